@@ -1,0 +1,1 @@
+# Analytics reads what sequences writes and will keep only its own rollups here (see docs/architecture.md).

@@ -1,0 +1,125 @@
+"""Demo data: a user per role, a write key, lifecycle stages and a few contacts with sessions.
+
+Idempotent: running it again changes nothing that is already there. Later features add their defaults here.
+Events go through the real tracking pipeline (the same code as /v1/batch), not straight into tables.
+"""
+
+import random
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from sequences.models import Account, Contact, LifecycleStage, WriteKey
+from sequences.models.account import DEFAULT_LIFECYCLE_STAGES
+from sequences.tracking.ingest import ingest_events
+from sequences.tracking.payloads import IncomingEvent
+from triggerapp.roles import ADMIN, EDITOR, VIEWER, set_role
+
+DEMO_PASSWORD = "triggerapp-demo"
+DEMO_USERS = [("demo", ADMIN), ("editor", EDITOR), ("viewer", VIEWER)]
+DEMO_WRITE_KEY = "wk_demo_local_write_key"
+
+PEOPLE = [
+    ("u-1001", "ada@example.com", "Ada", "Lovelace", "Europe/London", "customer"),
+    ("u-1002", "grace@example.com", "Grace", "Hopper", "America/New_York", "mql"),
+    ("u-1003", "alan@example.com", "Alan", "Turing", "Europe/Berlin", "lead"),
+    ("u-1004", "katherine@example.com", "Katherine", "Johnson", "America/Los_Angeles", "opportunity"),
+    ("u-1005", "linus@example.com", "Linus", "Pauling", "Asia/Tokyo", "lapsed"),
+]
+PRODUCTS = [
+    ("sku-hp-01", "Noise-cancelling headphones", "electronics", 249.0),
+    ("sku-kb-02", "Mechanical keyboard", "electronics", 129.0),
+    ("sku-tr-03", "Trail running shoes", "apparel", 119.0),
+    ("sku-bk-04", "The Pragmatic Marketer (ebook)", "books", 19.0),
+]
+
+
+class Command(BaseCommand):
+    help = "Load demo data (idempotent). Prints the demo logins and the demo write key."
+
+    def handle(self, *args, **options):
+        with transaction.atomic():
+            Account.current()
+            for position, (slug, name) in enumerate(DEFAULT_LIFECYCLE_STAGES):
+                LifecycleStage.objects.get_or_create(slug=slug, defaults={"name": name, "position": position})
+            self._users()
+            source, _ = WriteKey.objects.get_or_create(key=DEMO_WRITE_KEY, defaults={"name": "Demo web shop"})
+        if not Contact.objects.filter(user_id=PEOPLE[0][0]).exists():
+            ingest_events(source=source, events=self._events())
+        self.stdout.write(
+            f"Demo logins (password {DEMO_PASSWORD!r}): " + ", ".join(f"{u} ({r})" for u, r in DEMO_USERS)
+        )
+        self.stdout.write(f"Demo write key: {source.key}")
+
+    def _users(self) -> None:
+        User = get_user_model()
+        for username, role in DEMO_USERS:
+            user, created = User.objects.get_or_create(username=username, defaults={"email": f"{username}@example.com"})
+            if created:
+                user.set_password(DEMO_PASSWORD)
+                user.save()
+            set_role(user, role)
+
+    def _events(self) -> list[IncomingEvent]:
+        rng = random.Random(42)
+        now = timezone.now()
+        events: list[IncomingEvent] = []
+
+        def add(kind, name, user_id, anonymous_id, at, properties=None, traits=None, context=None):
+            events.append(
+                IncomingEvent(
+                    type=kind,
+                    name=name,
+                    user_id=user_id,
+                    anonymous_id=anonymous_id,
+                    message_id=f"demo-{len(events)}",
+                    occurred_at=at,
+                    received_at=at,
+                    sent_at=at,
+                    properties=properties or {},
+                    traits=traits or {},
+                    context=context or {},
+                )
+            )
+
+        for n, (user_id, email, first, last, tz, stage) in enumerate(PEOPLE):
+            anonymous_id = f"anon-demo-{n}"
+            start = now - timedelta(days=rng.randint(0, 6), hours=rng.randint(1, 20))
+            page = {"page": {"url": "https://shop.example.com/", "path": "/", "title": "Shop"}, "timezone": tz}
+            add("page", "Home", None, anonymous_id, start, context=page)
+            for step, (sku, product, category, price) in enumerate(rng.sample(PRODUCTS, 2)):
+                at = start + timedelta(minutes=2 + 3 * step)
+                product_props = {"product_id": sku, "name": product, "category": category, "price": price}
+                add("track", "Product Viewed", None, anonymous_id, at, properties=product_props)
+            add(
+                "identify",
+                "",
+                user_id,
+                anonymous_id,
+                start + timedelta(minutes=8),
+                traits={"email": email, "firstName": first, "lastName": last, "lifecycle_stage": stage},
+            )
+            if n % 2 == 0:
+                sku, product, category, price = PRODUCTS[n % len(PRODUCTS)]
+                cart = {
+                    "cart_id": f"cart-{n}",
+                    "product_id": sku,
+                    "name": product,
+                    "category": category,
+                    "price": price,
+                }
+                add("track", "Product Added", user_id, anonymous_id, start + timedelta(minutes=9), properties=cart)
+                add("track", "Checkout Started", user_id, anonymous_id, start + timedelta(minutes=11), properties=cart)
+            if n == 3:
+                add(
+                    "track",
+                    "Content Downloaded",
+                    user_id,
+                    anonymous_id,
+                    start + timedelta(minutes=12),
+                    properties={"content_id": "guide-2026", "title": "Buyer's guide", "category": "guide"},
+                )
+        return events

@@ -1,0 +1,16 @@
+from sequences.models.account import Account, LifecycleStage
+from sequences.models.contact import AnonymousId, Contact, SubscriptionStatus
+from sequences.models.event import Event, EventType, RejectedEvent
+from sequences.models.write_key import WriteKey
+
+__all__ = [
+    "Account",
+    "AnonymousId",
+    "Contact",
+    "Event",
+    "EventType",
+    "LifecycleStage",
+    "RejectedEvent",
+    "SubscriptionStatus",
+    "WriteKey",
+]

@@ -1,0 +1,66 @@
+"""Account-wide settings a marketer or operator can change in the UI."""
+
+from zoneinfo import available_timezones
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in available_timezones():
+        raise ValidationError(f"{value!r} is not an IANA time zone (e.g. Europe/London).")
+
+
+class Account(models.Model):
+    """The single account of this installation (self-hosted: one brand, one row)."""
+
+    name = models.CharField(max_length=200, default="My shop")
+    time_zone = models.CharField(
+        max_length=64,
+        default="UTC",
+        validators=[validate_time_zone],
+        help_text="Used for contacts whose own time zone is unknown.",
+    )
+    session_gap_minutes = models.PositiveIntegerField(
+        default=30,
+        validators=[MinValueValidator(1), MaxValueValidator(24 * 60)],
+        help_text="Events further apart than this start a new session when the site sends no session id.",
+    )
+
+    class Meta:
+        verbose_name = "account"
+
+    def __str__(self) -> str:
+        return self.name
+
+    @classmethod
+    def current(cls) -> "Account":
+        account, _ = cls.objects.get_or_create(pk=1)
+        return account
+
+
+DEFAULT_LIFECYCLE_STAGES = [
+    ("subscriber", "Subscriber"),
+    ("lead", "Lead"),
+    ("mql", "Marketing qualified lead (MQL)"),
+    ("sql", "Sales qualified lead (SQL)"),
+    ("opportunity", "Opportunity"),
+    ("customer", "Customer"),
+    ("repeat_customer", "Repeat customer"),
+    ("lapsed", "Lapsed"),
+]
+
+
+class LifecycleStage(models.Model):
+    """The CRM stages contacts move through; an editable list (seeded with the usual eight)."""
+
+    slug = models.SlugField(max_length=50, unique=True)
+    name = models.CharField(max_length=100)
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "slug"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,60 @@
+from django.db import models
+
+from sequences.models.contact import Contact
+from sequences.models.write_key import WriteKey
+
+
+class EventType(models.TextChoices):
+    TRACK = "track"
+    PAGE = "page"
+    SCREEN = "screen"
+    IDENTIFY = "identify"
+    GROUP = "group"
+    ALIAS = "alias"
+
+
+class Event(models.Model):
+    """One behavioural event as received by the tracking API."""
+
+    source = models.ForeignKey(WriteKey, on_delete=models.PROTECT, related_name="events")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="events")
+    type = models.CharField(max_length=10, choices=EventType.choices)
+    # track: the event name; page/screen: the page name (may be blank); others: blank.
+    name = models.CharField(max_length=200, blank=True, default="")
+    properties = models.JSONField(default=dict, blank=True)
+    # Segment's context object: page, userAgent, ip, timezone, library, ...
+    context = models.JSONField(default=dict, blank=True)
+    occurred_at = models.DateTimeField(help_text="Client time corrected for clock skew, as Segment does.")
+    received_at = models.DateTimeField()
+    message_id = models.CharField(max_length=200)
+    session_id = models.CharField(max_length=100, blank=True, default="")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["source", "message_id"], name="event_message_id_unique_per_source")
+        ]
+        indexes = [
+            models.Index(fields=["contact", "-occurred_at"], name="event_contact_timeline_idx"),
+            models.Index(fields=["name", "occurred_at"], name="event_name_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.name}".strip()
+
+
+class RejectedEvent(models.Model):
+    """An event the tracking API refused, kept so an admin can see what a source got wrong."""
+
+    source = models.ForeignKey(WriteKey, on_delete=models.CASCADE, null=True, blank=True, related_name="rejected")
+    received_at = models.DateTimeField(db_index=True)
+    endpoint = models.CharField(max_length=20)
+    batch_index = models.PositiveIntegerField(null=True, blank=True)
+    reason = models.TextField()
+    # The first few KB of what was sent, as text (it may not even be JSON).
+    payload_excerpt = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["-received_at"]
+
+    def __str__(self) -> str:
+        return self.reason

@@ -1,0 +1,228 @@
+"""Store a batch of validated events: resolve contacts, merge identities, sessionise, insert once.
+
+One transaction per request and a handful of queries per batch, whatever its size: per-event commits cap
+PostgreSQL at a few thousand rows a second (see docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import IntegrityError, OperationalError, transaction
+
+from sequences.contacts import apply_profile_update, contact_merge
+from sequences.models import Account, AnonymousId, Contact, Event, LifecycleStage, WriteKey
+from sequences.tracking.payloads import IncomingEvent
+from sequences.tracking.sessions import SessionState, assign_sessions
+from sequences.tracking.traits import profile_from_traits, time_zone_from_context
+
+log = logging.getLogger(__name__)
+
+CONTACT_FIELDS_UPDATED = [
+    "user_id",
+    "email",
+    "first_name",
+    "last_name",
+    "time_zone",
+    "lifecycle_stage",
+    "traits",
+    "last_seen_at",
+    "session_id",
+    "session_last_event_at",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    stored: int
+    duplicates: int
+    contact_ids: frozenset[int]
+
+
+class ContactResolver:
+    """Finds or creates the contact of each message, merging anonymous history into known contacts."""
+
+    def __init__(self, events: list[IncomingEvent]):
+        user_ids = {e.user_id for e in events if e.user_id} | {e.previous_id for e in events if e.previous_id}
+        anonymous_ids = {e.anonymous_id for e in events if e.anonymous_id} | {
+            e.previous_id for e in events if e.previous_id
+        }
+        self.by_user: dict[str, Contact] = {c.user_id: c for c in Contact.objects.filter(user_id__in=user_ids)}
+        self.by_anonymous: dict[str, Contact] = {
+            alias.value: alias.contact
+            for alias in AnonymousId.objects.filter(value__in=anonymous_ids).select_related("contact")
+        }
+        self.touched: dict[int, Contact] = {}
+        # Keyed by object identity: Django clears a deleted instance's pk.
+        self.merged_into: dict[int, Contact] = {}
+
+    def final(self, contact: Contact) -> Contact:
+        """The contact as it stands after every merge this batch made."""
+        while id(contact) in self.merged_into:
+            contact = self.merged_into[id(contact)]
+        return contact
+
+    def resolve(self, event: IncomingEvent) -> Contact:
+        if event.type == "alias":
+            contact = self._known(event.user_id)
+            self._link(event.previous_id, contact, previous_is_user_id=True)
+        elif event.user_id:
+            contact = self._known(event.user_id, anonymous_id=event.anonymous_id)
+            if event.anonymous_id:
+                self._link(event.anonymous_id, contact)
+        else:
+            contact = self._anonymous(event.anonymous_id)
+        self.touched[contact.pk] = contact
+        return contact
+
+    def _known(self, user_id: str, anonymous_id: str | None = None) -> Contact:
+        contact = self.by_user.get(user_id)
+        if contact is not None:
+            return contact
+        # First identify of a visitor we only knew anonymously: the anonymous contact becomes the known one.
+        candidate = self.by_anonymous.get(anonymous_id) if anonymous_id else None
+        if candidate is not None and candidate.is_anonymous:
+            try:
+                with transaction.atomic():
+                    Contact.objects.filter(pk=candidate.pk, user_id__isnull=True).update(user_id=user_id)
+                candidate.user_id = user_id
+                self.by_user[user_id] = candidate
+                return candidate
+            except IntegrityError:
+                pass  # another request created this user meanwhile; fall through and merge into it
+        contact = self._get_or_create_user(user_id)
+        self.by_user[user_id] = contact
+        return contact
+
+    def _get_or_create_user(self, user_id: str) -> Contact:
+        try:
+            with transaction.atomic():
+                return Contact.objects.create(user_id=user_id)
+        except IntegrityError:
+            return Contact.objects.get(user_id=user_id)
+
+    def _anonymous(self, anonymous_id: str) -> Contact:
+        contact = self.by_anonymous.get(anonymous_id)
+        if contact is not None:
+            return contact
+        try:
+            with transaction.atomic():
+                contact = Contact.objects.create()
+                AnonymousId.objects.create(value=anonymous_id, contact=contact)
+        except IntegrityError:  # created by a concurrent request: use theirs
+            contact = AnonymousId.objects.select_related("contact").get(value=anonymous_id).contact
+        self.by_anonymous[anonymous_id] = contact
+        return contact
+
+    def _link(self, identifier: str, contact: Contact, *, previous_is_user_id: bool = False) -> None:
+        """Make `identifier` (an anonymous id, or an alias's previousId) lead to `contact`."""
+        other = self.by_anonymous.get(identifier)
+        if other is None and previous_is_user_id:
+            other = self.by_user.get(identifier)
+        if other is None:
+            try:
+                with transaction.atomic():
+                    AnonymousId.objects.create(value=identifier, contact=contact)
+                self.by_anonymous[identifier] = contact
+            except IntegrityError:
+                pass  # linked by a concurrent request; the next batch will see it
+            return
+        if other.pk == contact.pk or not other.is_anonymous:
+            # Another known person on the same device: keep them apart.
+            return
+        merged_pk = other.pk
+        contact_merge(source=other, into=contact)
+        self.touched.pop(merged_pk, None)
+        self.merged_into[id(other)] = contact
+        for key, value in list(self.by_anonymous.items()):
+            if value is other:
+                self.by_anonymous[key] = contact
+
+
+def ingest_events(*, source: WriteKey, events: list[IncomingEvent], attempts: int = 3) -> IngestResult:
+    """Store `events` from `source`; a repeated messageId is answered as stored but not stored twice."""
+    for attempt in range(1, attempts + 1):
+        try:
+            with transaction.atomic():
+                return _ingest(source, events)
+        except OperationalError as error:  # deadlock or serialisation failure between concurrent batches
+            if attempt == attempts:
+                raise
+            log.warning("ingest retry %s after %s", attempt, error)
+            time.sleep(0.05 * attempt)
+    raise AssertionError("unreachable")
+
+
+def _ingest(source: WriteKey, events: list[IncomingEvent]) -> IngestResult:
+    unique: dict[str, IncomingEvent] = {}
+    for event in events:
+        unique.setdefault(event.message_id, event)
+    seen = set(Event.objects.filter(source=source, message_id__in=list(unique)).values_list("message_id", flat=True))
+    fresh = [event for message_id, event in unique.items() if message_id not in seen]
+    if not fresh:
+        return IngestResult(stored=0, duplicates=len(events), contact_ids=frozenset())
+
+    account = Account.current()
+    gap = timedelta(minutes=account.session_gap_minutes)
+    known_stages: set[str] | None = None
+    resolver = ContactResolver(fresh)
+    resolved = [(event, resolver.resolve(event)) for event in fresh]
+    per_contact: dict[int, list[IncomingEvent]] = defaultdict(list)
+    for event, resolved_contact in resolved:
+        contact = resolver.final(resolved_contact)
+        if event.type == "identify" and event.traits:
+            if known_stages is None:
+                known_stages = set(LifecycleStage.objects.values_list("slug", flat=True))
+            contact.traits = {**contact.traits, **event.traits}
+            apply_profile_update(contact, profile_from_traits(event.traits), known_stages=known_stages)
+        if not contact.time_zone:
+            contact.time_zone = time_zone_from_context(event.context) or ""
+        per_contact[contact.pk].append(event)
+
+    rows: list[Event] = []
+    for contact_pk, contact_events in per_contact.items():
+        contact = resolver.touched[contact_pk]
+        state = (
+            SessionState(contact.session_id, contact.session_last_event_at)
+            if contact.session_id and contact.session_last_event_at
+            else None
+        )
+        session_ids, state = assign_sessions(
+            contact_key=contact.pk,
+            state=state,
+            events=[(e.occurred_at, e.session_id) for e in contact_events],
+            gap=gap,
+        )
+        if state is not None:
+            contact.session_id, contact.session_last_event_at = state.session_id, state.last_event_at
+        # A client clock far ahead must not make a contact look active in the future.
+        latest = max(min(e.occurred_at, e.received_at) for e in contact_events)
+        if contact.last_seen_at is None or latest > contact.last_seen_at:
+            contact.last_seen_at = latest
+        rows.extend(
+            Event(
+                source=source,
+                contact_id=contact.pk,
+                type=e.type,
+                name=e.name,
+                properties=e.properties,
+                context=e.context,
+                occurred_at=e.occurred_at,
+                received_at=e.received_at,
+                message_id=e.message_id,
+                session_id=session_id,
+            )
+            for e, session_id in zip(contact_events, session_ids, strict=True)
+        )
+
+    Event.objects.bulk_create(rows, ignore_conflicts=True)
+    # Sorted by key so concurrent batches lock contacts in the same order (no deadlock cycle).
+    contacts = sorted(resolver.touched.values(), key=lambda c: c.pk)
+    Contact.objects.bulk_update(contacts, CONTACT_FIELDS_UPDATED)
+    return IngestResult(
+        stored=len(rows), duplicates=len(events) - len(rows), contact_ids=frozenset(c.pk for c in contacts)
+    )

@@ -1,0 +1,204 @@
+"""The Segment-compatible HTTP Tracking API: /v1/identify, /v1/track, ..., /v1/batch.
+
+Plain Django views rather than DRF: this is the hot path, and Segment's wire format (Basic auth with the write
+key, gzip bodies, `{"success": true}`) is fixed by the clients we must stay compatible with.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import zlib
+from collections.abc import Callable
+from datetime import datetime
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+
+from sequences.models import RejectedEvent, WriteKey
+from sequences.tracking.ingest import ingest_events
+from sequences.tracking.payloads import (
+    IncomingEvent,
+    PayloadError,
+    decode_batch,
+    decode_message,
+    to_incoming_event,
+    write_key_in_body,
+)
+from sequences.tracking.traits import profile_from_traits
+
+EXCERPT_BYTES = 4096
+
+
+class TrackingError(Exception):
+    def __init__(self, status: int, message: str, field: str | None = None):
+        super().__init__(message)
+        self.status, self.message, self.field = status, message, field
+
+    def response(self) -> JsonResponse:
+        body = {"success": False, "error": self.message}
+        if self.field:
+            body["field"] = self.field
+        return _cors(JsonResponse(body, status=self.status))
+
+
+def _cors(response: HttpResponse) -> HttpResponse:
+    # Browsers post from the customer's own site; auth is the write key, never a cookie, so any origin may call.
+    response["Access-Control-Allow-Origin"] = "*"
+    response["Access-Control-Allow-Headers"] = "Content-Type, Authorization, Content-Encoding"
+    response["Access-Control-Allow-Methods"] = "POST, OPTIONS"
+    response["Access-Control-Max-Age"] = "86400"
+    return response
+
+
+def _read_body(request: HttpRequest, limit: int) -> bytes:
+    declared = request.headers.get("Content-Length")
+    if declared and declared.isdigit() and int(declared) > limit and not _is_gzip(request):
+        raise TrackingError(413, f"Request body is larger than {limit // 1024} KB.")
+    raw = request.body
+    if _is_gzip(request):
+        # Decompress at most limit + 1 bytes: a small gzip bomb must not cost us memory.
+        try:
+            inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            raw = inflater.decompress(raw, limit + 1)
+        except zlib.error:
+            raise TrackingError(400, "Body is not valid gzip.") from None
+    if len(raw) > limit:
+        raise TrackingError(413, f"Request body is larger than {limit // 1024} KB.")
+    return raw
+
+
+def _is_gzip(request: HttpRequest) -> bool:
+    return request.headers.get("Content-Encoding", "").lower() == "gzip"
+
+
+def _write_key(request: HttpRequest, body_key: str | None) -> WriteKey:
+    key = None
+    auth = request.headers.get("Authorization", "")
+    if auth.lower().startswith("basic "):
+        try:
+            key = base64.b64decode(auth[6:].strip(), validate=True).decode("utf-8").partition(":")[0]
+        except (binascii.Error, UnicodeDecodeError):
+            raise TrackingError(401, "Authorization header is not valid HTTP Basic.", "Authorization") from None
+    key = key or body_key
+    if not key:
+        raise TrackingError(
+            401, "No write key: send it as the HTTP Basic user name or as `writeKey` in the body.", "writeKey"
+        )
+    source = WriteKey.objects.active().filter(key=key).first()
+    if source is None:
+        raise TrackingError(401, "Unknown or revoked write key.", "writeKey")
+    return source
+
+
+def _validate(event: IncomingEvent) -> IncomingEvent:
+    if event.type == "identify":
+        profile_from_traits(event.traits)  # refuses a bad email or time zone now, not at send time
+    return event
+
+
+def _record_rejections(source: WriteKey | None, endpoint: str, rejections: list[tuple[int | None, str, bytes]]):
+    now = timezone.now()
+    RejectedEvent.objects.bulk_create(
+        RejectedEvent(
+            source=source,
+            received_at=now,
+            endpoint=endpoint,
+            batch_index=index,
+            reason=reason,
+            payload_excerpt=raw[:EXCERPT_BYTES].decode("utf-8", "replace"),
+        )
+        for index, reason, raw in rejections
+    )
+
+
+def _describe(error: PayloadError) -> str:
+    return f"{error} (field: {error.field})" if error.field and error.field not in str(error) else str(error)
+
+
+def _single(message_type: str) -> Callable[[HttpRequest], HttpResponse]:
+    @csrf_exempt
+    def view(request: HttpRequest) -> HttpResponse:
+        if request.method == "OPTIONS":
+            return _cors(HttpResponse(status=204))
+        if request.method != "POST":
+            return TrackingError(405, "Use POST.").response()
+        received_at = timezone.now()
+        try:
+            raw = _read_body(request, settings.TRACKING_MAX_EVENT_BYTES)
+            source = _write_key(request, write_key_in_body(raw))
+            try:
+                message = decode_message(raw, message_type)
+                event = _validate(to_incoming_event(message, received_at=received_at))
+            except PayloadError as error:
+                _record_rejections(source, message_type, [(None, _describe(error), raw)])
+                raise TrackingError(400, str(error), error.field) from None
+            ingest_events(source=source, events=[event])
+        except TrackingError as error:
+            return error.response()
+        return _cors(JsonResponse({"success": True}))
+
+    view.__name__ = f"track_{message_type}"
+    return view
+
+
+@csrf_exempt
+def batch(request: HttpRequest) -> HttpResponse:
+    """Valid items are stored; invalid ones are listed by index in the answer and kept as rejected events."""
+    if request.method == "OPTIONS":
+        return _cors(HttpResponse(status=204))
+    if request.method != "POST":
+        return TrackingError(405, "Use POST.").response()
+    received_at = timezone.now()
+    try:
+        raw = _read_body(request, settings.TRACKING_MAX_BATCH_BYTES)
+        source = _write_key(request, write_key_in_body(raw))
+        try:
+            envelope = decode_batch(raw)
+        except PayloadError as error:
+            _record_rejections(source, "batch", [(None, _describe(error), raw)])
+            raise TrackingError(400, str(error), error.field or "batch") from None
+        events, rejected = _batch_events(envelope.batch, envelope.sentAt, envelope.context, received_at)
+        if rejected:
+            _record_rejections(source, "batch", rejected)
+        if events:
+            ingest_events(source=source, events=events)
+    except TrackingError as error:
+        return error.response()
+    body: dict = {"success": True}
+    if rejected:
+        body["rejected"] = [{"index": index, "reason": reason} for index, reason, _ in rejected]
+    return _cors(JsonResponse(body))
+
+
+def _batch_events(
+    items: list, sent_at: datetime | None, context: dict, received_at: datetime
+) -> tuple[list[IncomingEvent], list[tuple[int, str, bytes]]]:
+    events: list[IncomingEvent] = []
+    rejected: list[tuple[int, str, bytes]] = []
+    limit = settings.TRACKING_MAX_EVENT_BYTES
+    for index, item in enumerate(items):
+        raw = bytes(item)
+        if len(raw) > limit:
+            rejected.append((index, f"Event is larger than {limit // 1024} KB.", raw))
+            continue
+        try:
+            message = decode_message(raw)
+            events.append(
+                _validate(
+                    to_incoming_event(message, received_at=received_at, batch_sent_at=sent_at, batch_context=context)
+                )
+            )
+        except PayloadError as error:
+            rejected.append((index, _describe(error), raw))
+    return events, rejected
+
+
+identify = _single("identify")
+track = _single("track")
+page = _single("page")
+screen = _single("screen")
+alias = _single("alias")
+group = _single("group")

@@ -1,0 +1,96 @@
+"""Shared fixtures: a named cast of users per role (alice the admin, bob the editor, charlie the viewer)."""
+
+import base64
+import gzip
+import json
+
+import pytest
+from django.contrib.auth import get_user_model
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from sequences.models import Account, LifecycleStage, WriteKey
+from sequences.models.account import DEFAULT_LIFECYCLE_STAGES
+from triggerapp.roles import ADMIN, EDITOR, VIEWER, set_role
+
+PASSWORD = "correct horse battery staple"
+
+
+def make_user(username: str, role: str | None):
+    user = get_user_model().objects.create_user(username=username, email=f"{username}@example.com", password=PASSWORD)
+    if role:
+        set_role(user, role)
+    return user
+
+
+@pytest.fixture
+def alice(db):
+    return make_user("alice", ADMIN)
+
+
+@pytest.fixture
+def bob(db):
+    return make_user("bob", EDITOR)
+
+
+@pytest.fixture
+def charlie(db):
+    return make_user("charlie", VIEWER)
+
+
+@pytest.fixture
+def dave(db):
+    """Logged in, but given no role at all."""
+    return make_user("dave", None)
+
+
+@pytest.fixture
+def stages(db):
+    for position, (slug, name) in enumerate(DEFAULT_LIFECYCLE_STAGES):
+        LifecycleStage.objects.get_or_create(slug=slug, defaults={"name": name, "position": position})
+    return LifecycleStage.objects.all()
+
+
+@pytest.fixture
+def account(db):
+    return Account.current()
+
+
+@pytest.fixture
+def write_key(db):
+    return WriteKey.objects.create(name="Web shop")
+
+
+@pytest.fixture
+def api_for():
+    """An API client authenticated by token as the given user."""
+
+    def make(user) -> APIClient:
+        client = APIClient()
+        token, _ = Token.objects.get_or_create(user=user)
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        return client
+
+    return make
+
+
+class Tracker:
+    """Posts to the tracking API the way Segment's clients do (Basic auth with the write key)."""
+
+    def __init__(self, client, key: str):
+        self.client, self.key = client, key
+
+    def post(self, endpoint: str, payload, *, gzipped: bool = False, auth: bool = True, raw: bytes | None = None):
+        body = raw if raw is not None else json.dumps(payload).encode()
+        headers = {}
+        if auth:
+            headers["HTTP_AUTHORIZATION"] = "Basic " + base64.b64encode(f"{self.key}:".encode()).decode()
+        if gzipped:
+            body = gzip.compress(body)
+            headers["HTTP_CONTENT_ENCODING"] = "gzip"
+        return self.client.post(f"/v1/{endpoint}", data=body, content_type="application/json", **headers)
+
+
+@pytest.fixture
+def tracker(client, write_key, account):
+    return Tracker(client, write_key.key)

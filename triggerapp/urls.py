@@ -1,0 +1,18 @@
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+urlpatterns = [
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("v1/", include("sequences.tracking.urls")),
+    path("api/v1/", include("sequences.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("", include("sequences.urls")),
+]
+
+handler400 = "triggerapp.errors.bad_request"
+handler403 = "triggerapp.errors.permission_denied"
+handler404 = "triggerapp.errors.page_not_found"
+handler500 = "triggerapp.errors.server_error"

@@ -180,16 +180,24 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- Email --------------------------------------------------------------------------------------------------
-# SMTP by default; set EMAIL_BACKEND to an anymail backend (e.g. anymail.backends.postmark.EmailBackend)
-# and ANYMAIL_* variables for an ESP.
-EMAIL_BACKEND = os.getenv("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
-EMAIL_HOST = os.getenv("EMAIL_HOST", "127.0.0.1")
-EMAIL_PORT = envint("EMAIL_PORT", "25")
-EMAIL_HOST_USER = os.getenv("EMAIL_HOST_USER", "")
-EMAIL_HOST_PASSWORD = os.getenv("EMAIL_HOST_PASSWORD", "")
-EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", "False")
-EMAIL_USE_SSL = envbool("EMAIL_USE_SSL", "False")
-EMAIL_TIMEOUT = envint("EMAIL_TIMEOUT", "10")
+# SMTP by default (Django 6.1's MAILERS); set EMAIL_BACKEND to an anymail backend
+# (e.g. anymail.backends.postmark.EmailBackend) and ANYMAIL_* variables for an ESP.
+_email_backend = os.getenv("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+_smtp_options = {
+    "host": os.getenv("EMAIL_HOST", "127.0.0.1"),
+    "port": envint("EMAIL_PORT", "25"),
+    "username": os.getenv("EMAIL_HOST_USER", ""),
+    "password": os.getenv("EMAIL_HOST_PASSWORD", ""),
+    "use_tls": envbool("EMAIL_USE_TLS", "False"),
+    "use_ssl": envbool("EMAIL_USE_SSL", "False"),
+    "timeout": envint("EMAIL_TIMEOUT", "10"),
+}
+MAILERS = {
+    "default": {
+        "BACKEND": _email_backend,
+        "OPTIONS": _smtp_options if _email_backend.endswith("smtp.EmailBackend") else {},
+    }
+}
 DEFAULT_FROM_EMAIL = os.getenv("DEFAULT_FROM_EMAIL", "triggerapp <noreply@localhost>")
 ANYMAIL = {key.removeprefix("ANYMAIL_"): value for key, value in os.environ.items() if key.startswith("ANYMAIL_")}
 

@@ -1,0 +1,78 @@
+"""The management API: contacts, search, a profile with recent events, the OpenAPI schema; all behind auth."""
+
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def shop(tracker):
+    tracker.post(
+        "identify", {"userId": "u1", "anonymousId": "a1", "traits": {"email": "ada@example.com", "firstName": "Ada"}}
+    )
+    tracker.post("track", {"userId": "u1", "event": "Product Viewed", "timestamp": "2026-11-29T10:00:00Z"})
+    tracker.post("track", {"userId": "u1", "event": "Checkout Started", "timestamp": "2026-11-29T10:05:00Z"})
+    tracker.post("identify", {"userId": "u2", "traits": {"email": "grace@example.com", "firstName": "Grace"}})
+    tracker.post("page", {"anonymousId": "visitor-9", "name": "Home"})
+
+
+def test_anonymous_requests_get_401(client, shop):
+    assert client.get("/api/v1/contacts/").status_code == 401
+
+
+def test_a_user_without_a_role_gets_403(api_for, dave, shop):
+    assert api_for(dave).get("/api/v1/contacts/").status_code == 403
+
+
+def test_a_viewer_lists_contacts_paginated(api_for, charlie, shop):
+    body = api_for(charlie).get("/api/v1/contacts/").json()
+
+    assert body["count"] == 3
+    assert {c["user_id"] for c in body["results"]} == {"u1", "u2", None}
+
+
+def test_search_finds_by_email_name_and_anonymous_id(api_for, charlie, shop):
+    api = api_for(charlie)
+
+    assert [c["user_id"] for c in api.get("/api/v1/contacts/?search=grace@").json()["results"]] == ["u2"]
+    assert [c["user_id"] for c in api.get("/api/v1/contacts/?search=ada").json()["results"]] == ["u1"]
+    assert [c["anonymous_ids"] for c in api.get("/api/v1/contacts/?search=visitor-9").json()["results"]] == [
+        ["visitor-9"]
+    ]
+
+
+def test_profile_by_user_id_has_recent_events_newest_first(api_for, charlie, shop):
+    body = api_for(charlie).get("/api/v1/contacts/u1/").json()
+
+    assert body["email"] == "ada@example.com"
+    assert body["anonymous_ids"] == ["a1"]
+    names = [e["name"] for e in body["recent_events"] if e["type"] == "track"]
+    assert names == ["Checkout Started", "Product Viewed"]
+
+
+def test_unknown_contact_is_404_json(api_for, charlie, shop):
+    response = api_for(charlie).get("/api/v1/contacts/nobody/")
+
+    assert response.status_code == 404
+    assert "detail" in response.json() or "error" in response.json()
+
+
+def test_contacts_api_is_read_only(api_for, alice, shop):
+    assert api_for(alice).delete("/api/v1/contacts/u1/").status_code == 405
+
+
+def test_openapi_schema_describes_the_contacts_api_and_needs_login(client, api_for, charlie):
+    assert client.get("/api/schema/").status_code in (401, 403)
+
+    schema = api_for(charlie).get("/api/schema/?format=json").json()
+
+    assert "/api/v1/contacts/{user_id}/" in schema["paths"]
+    assert "recent_events" in schema["components"]["schemas"]["ContactDetail"]["properties"]
+
+
+def test_api_docs_page_uses_local_static_files(client, charlie):
+    client.force_login(charlie)
+    html = client.get("/api/docs/").content.decode()
+
+    assert "swagger-ui" in html
+    assert "https://" not in html.split("<body")[0]  # no CDN in the head

@@ -171,7 +171,8 @@ def test_contacts_page_live_search_returns_only_the_results_partial(client, char
 
     partial = client.get("/contacts/?q=grace", HTTP_HX_REQUEST="true").content.decode()
 
-    assert partial.strip().startswith('<div id="results">')
+    assert partial.strip().startswith('<div id="results"')
+    assert "<nav" not in partial
     assert "grace@example.com" in partial
     assert "ada@example.com" not in partial
 
@@ -205,3 +206,23 @@ def test_rejected_events_are_listed_for_admins(client, alice, tracker):
 
     assert "userId" in html
     assert re.search(r"<td>0</td>", html)
+
+
+def test_htmx_history_restore_gets_the_whole_contacts_page(client, charlie):
+    client.force_login(charlie)
+
+    response = client.get("/contacts/?q=x", HTTP_HX_REQUEST="true", HTTP_HX_HISTORY_RESTORE_REQUEST="true")
+
+    assert "<nav" in response.content.decode()
+    assert "HX-Request" in response["Vary"]
+
+
+def test_identify_traits_show_on_the_timeline(client, charlie, tracker):
+    tracker.post("identify", {"userId": "u1", "traits": {"plan": "pro"}})
+    client.force_login(charlie)
+    from sequences.models import Contact
+
+    html = client.get(f"/contacts/{Contact.objects.get().pk}/").content.decode()
+
+    assert "<summary>traits</summary>" in html
+    assert "pro" in html

@@ -1,21 +1,31 @@
 from urllib.parse import urlencode
 
 from django.core.paginator import Paginator
+from django.db.models import Min
 from django.shortcuts import get_object_or_404, render
+from django.views.decorators.vary import vary_on_headers
 
 from sequences.contact_search import search_contacts
 from sequences.models import Contact
 from triggerapp.roles import VIEWER, role_required
 
+PROFILE_TRAITS = {
+    "email", "firstName", "first_name", "lastName", "last_name", "name", "timezone", "time_zone",
+    "timeZone", "lifecycle_stage", "lifecycleStage",
+}
 
+
+# Full page and results partial share a URL: caches must tell them apart.
+@vary_on_headers("HX-Request")
 @role_required(VIEWER)
 def contact_list(request):
     query = request.GET.get("q", "")
     contacts = search_contacts(Contact.objects.all(), query)
     page = Paginator(contacts, 25).get_page(request.GET.get("page"))
     context = {"page": page, "query": query, "page_query": "&" + urlencode({"q": query}) if query else ""}
-    # The live search box asks only for the results table.
-    template = "sequences/contact_list.html#results" if request.htmx else "sequences/contact_list.html"
+    # The live search box asks only for the results table; htmx restoring history wants the whole page.
+    partial = request.htmx and not request.htmx.history_restore_request
+    template = "sequences/contact_list.html#results" if partial else "sequences/contact_list.html"
     return render(request, template, context)
 
 
@@ -23,4 +33,12 @@ def contact_list(request):
 def contact_detail(request, pk: int):
     contact = get_object_or_404(Contact.objects.prefetch_related("anonymous_ids"), pk=pk)
     events = Paginator(contact.events.order_by("-occurred_at", "-pk"), 50).get_page(request.GET.get("page"))
-    return render(request, "sequences/contact_detail.html", {"contact": contact, "events": events})
+    first_event_at = contact.events.aggregate(first=Min("occurred_at"))["first"]
+    context = {
+        "contact": contact,
+        "events": events,
+        "first_seen_at": min(filter(None, [first_event_at, contact.created_at])),
+        # Traits already shown as profile fields are not repeated.
+        "other_traits": {k: v for k, v in contact.traits.items() if k not in PROFILE_TRAITS},
+    }
+    return render(request, "sequences/contact_detail.html", context)

@@ -97,7 +97,7 @@ def test_contact_timeline_shows_profile_and_sessions_newest_first(
 
     items = timeline.locator("ol.events > li").evaluate_all(
         """items => items.map(li => li.classList.contains('session')
-            ? ['session', li.querySelector('code').textContent]
+            ? ['session', li.getAttribute('title')]
             : ['event', li.querySelector('strong').textContent || li.querySelector('.badge').textContent,
                li.querySelector('time').getAttribute('datetime')])"""
     )
@@ -117,3 +117,24 @@ def test_contact_timeline_shows_profile_and_sessions_newest_first(
     assert times == sorted(times, reverse=True), "the timeline is not newest first"
     sessions = [item[1] for item in items if item[0] == "session"]
     assert len(set(sessions)) == len(sessions), "a session is shown twice"
+
+
+def test_back_button_after_live_searches_restores_the_whole_page(page: Page, live_server, log_in, charlie, people):
+    log_in("charlie")
+    page.goto("/contacts/")
+    # htmx keeps 10 pages in its history cache and each pause in typing pushes one; emptying the cache makes
+    # going back to an evicted search deterministic.
+    page.evaluate("htmx.config.historyCacheSize = 0; localStorage.removeItem('htmx-history-cache')")
+    search = page.locator("#contact-search")
+    search.fill("ada")
+    expect(page).to_have_url(f"{live_server.url}/contacts/?q=ada")
+    search.fill("grace")
+    expect(page).to_have_url(f"{live_server.url}/contacts/?q=grace")
+
+    with page.expect_response(lambda response: "q=ada" in response.url):
+        page.go_back()
+
+    expect(page.locator("#results tbody tr")).to_have_count(1)
+    expect(page.get_by_role("heading", name="Contacts", level=1)).to_be_visible(timeout=1_000)
+    expect(page.get_by_role("navigation", name="Main")).to_be_visible(timeout=1_000)
+    expect(page.locator("#contact-search")).to_be_visible(timeout=1_000)

@@ -86,9 +86,7 @@ class Verdict:
 def field_known(path: str) -> bool:
     if path in FIELDS:
         return True
-    return any(
-        key.endswith(".*") and path.startswith(key[:-1]) and len(path) > len(key) - 1 for key in FIELDS
-    )
+    return any(key.endswith(".*") and path.startswith(key[:-1]) and len(path) > len(key) - 1 for key in FIELDS)
 
 
 def validate(rule: Any) -> list[str]:
@@ -152,7 +150,7 @@ def _validate(rule: Any, where: str, depth: int, errors: list[str], count: list[
             and value["amount"] >= 0
             and value["unit"] in UNITS
         ):
-            errors.append(f"{where}.value: `within_last` needs {{\"amount\": N, \"unit\": \"minutes|hours|days\"}}.")
+            errors.append(f'{where}.value: `within_last` needs {{"amount": N, "unit": "minutes|hours|days"}}.')
     elif op in ("gt", "gte", "lt", "lte") and not (
         isinstance(value, (int, float, str)) and not isinstance(value, bool)
     ):

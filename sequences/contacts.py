@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from sequences.models import AnonymousId, Contact, Event
+from sequences.models import AnonymousId, Contact, Event, ScoreHistory, SessionSummary, TriggerOccurrence
 from sequences.tracking.traits import ProfileUpdate
 
 
@@ -19,6 +19,20 @@ def contact_merge(*, source: Contact, into: Contact) -> Contact:
     with transaction.atomic():
         Event.objects.filter(contact=source).update(contact=into)
         AnonymousId.objects.filter(contact=source).update(contact=into)
+        ScoreHistory.objects.filter(contact=source).update(contact=into)
+        # Rows unique per contact: where `into` already has the same one, it wins.
+        TriggerOccurrence.objects.filter(
+            contact=source, key__in=TriggerOccurrence.objects.filter(contact=into).values("key")
+        ).delete()
+        TriggerOccurrence.objects.filter(contact=source).update(contact=into)
+        SessionSummary.objects.filter(
+            contact=source, session_id__in=SessionSummary.objects.filter(contact=into).values("session_id")
+        ).delete()
+        SessionSummary.objects.filter(contact=source).update(contact=into)
+        into.categories_seen = sorted(set(into.categories_seen) | set(source.categories_seen))
+        if source.intent_scored_at and (not into.intent_scored_at or source.intent_scored_at > into.intent_scored_at):
+            into.intent_score, into.intent_tier = source.intent_score, source.intent_tier
+            into.intent_scored_at, into.intent_facts = source.intent_scored_at, source.intent_facts
         for field in ("email", "first_name", "last_name", "time_zone", "lifecycle_stage"):
             if not getattr(into, field) and getattr(source, field):
                 setattr(into, field, getattr(source, field))

@@ -1,11 +1,12 @@
 """Intent scoring (pure): facts about a contact's session -> a 0-100 score, a tier, and its explanation.
 
-score = Σ weight × sub-score over the four factors, then context rules (adjust / cap), then decay with age.
+score = sum of weight * sub-score over the four factors, then context rules (adjust / cap), then decay with age.
 Every step is a line of the explanation and the lines' contributions add up to the score.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -64,6 +65,45 @@ class ScoringFacts:
             },
         }
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "session_duration_seconds": self.session_duration_seconds,
+            "product_dwell_seconds": self.product_dwell_seconds,
+            "page_views": self.page_views,
+            "product_views": self.product_views,
+            "actions": sorted(self.actions),
+            "categories": list(self.categories),
+            "converted": self.converted,
+            "session_last_event_at": self.session_last_event_at.isoformat() if self.session_last_event_at else None,
+            "lifecycle_stage": self.lifecycle_stage,
+            "past_categories": sorted(self.past_categories),
+            "downloads_last_14_days": self.downloads_last_14_days,
+            "event_name": self.event_name,
+            "event_action": self.event_action,
+            "event_properties": dict(self.event_properties),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], *, contact: Mapping[str, Any] | None = None) -> ScoringFacts:
+        last = data.get("session_last_event_at")
+        return cls(
+            session_duration_seconds=float(data.get("session_duration_seconds", 0.0)),
+            product_dwell_seconds=float(data.get("product_dwell_seconds", 0.0)),
+            page_views=int(data.get("page_views", 0)),
+            product_views=int(data.get("product_views", 0)),
+            actions=frozenset(data.get("actions", ())),
+            categories=tuple(data.get("categories", ())),
+            converted=bool(data.get("converted", False)),
+            session_last_event_at=datetime.fromisoformat(last) if last else None,
+            lifecycle_stage=data.get("lifecycle_stage", ""),
+            past_categories=frozenset(data.get("past_categories", ())),
+            downloads_last_14_days=int(data.get("downloads_last_14_days", 0)),
+            event_name=data.get("event_name", ""),
+            event_action=data.get("event_action", ""),
+            event_properties=data.get("event_properties", {}),
+            contact=contact or {},
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class ScoreLine:
@@ -97,7 +137,7 @@ def interpolate(points: tuple[tuple[float, float], ...], x: float) -> float:
     """Piecewise-linear through the breakpoints, flat beyond the ends."""
     if x <= points[0][0]:
         return points[0][1]
-    for (x1, y1), (x2, y2) in zip(points, points[1:], strict=False):
+    for (x1, y1), (x2, y2) in itertools.pairwise(points):
         if x <= x2:
             return y1 + (y2 - y1) * (x - x1) / (x2 - x1)
     return points[-1][1]
@@ -125,9 +165,13 @@ def factor_sub_scores(facts: ScoringFacts, config: ScoringConfig) -> dict[str, t
         time = (session_score, f"session of {_minutes(facts.session_duration_seconds)}")
 
     deepest = facts.deepest_action(config)
-    depth = (config.action_depth[deepest], f"deepest action: {deepest.replace('_', ' ')}") if deepest else (
-        0.0,
-        "no funnel action yet",
+    depth = (
+        (config.action_depth[deepest], f"deepest action: {deepest.replace('_', ' ')}")
+        if deepest
+        else (
+            0.0,
+            "no funnel action yet",
+        )
     )
 
     category = facts.categories[0] if facts.categories else None
@@ -156,7 +200,9 @@ def score_intent(facts: ScoringFacts, config: ScoringConfig, *, now: datetime) -
     lines: list[ScoreLine] = []
     for factor, (sub_score, reason) in factor_sub_scores(facts, config).items():
         weight = config.weights[factor]
-        lines.append(ScoreLine(FACTOR_LABELS[factor], weight, round(sub_score, 1), round(weight * sub_score / 100, 2), reason))
+        lines.append(
+            ScoreLine(FACTOR_LABELS[factor], weight, round(sub_score, 1), round(weight * sub_score / 100, 2), reason)
+        )
     total = sum(line.contribution for line in lines)
 
     context = facts.as_context(config)
@@ -169,7 +215,9 @@ def score_intent(facts: ScoringFacts, config: ScoringConfig, *, now: datetime) -
             total += change
             lines.append(ScoreLine(f"Context: {rule.name}", None, None, round(change, 2), f"{rule.adjust:+g} points"))
         if rule.cap is not None and total > rule.cap:
-            lines.append(ScoreLine(f"Context: {rule.name}", None, None, round(rule.cap - total, 2), f"capped at {rule.cap:g}"))
+            lines.append(
+                ScoreLine(f"Context: {rule.name}", None, None, round(rule.cap - total, 2), f"capped at {rule.cap:g}")
+            )
             total = rule.cap
 
     if facts.session_last_event_at is not None and now > facts.session_last_event_at:

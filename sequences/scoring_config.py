@@ -8,6 +8,7 @@ A configuration travels as JSON (stored on ScoringModel.config, edited in the UI
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -158,7 +159,7 @@ def _breakpoints(data: Any, name: str, errors: list[str]) -> tuple[tuple[float, 
             continue
         points.append((float(seconds), float(score)))
     points.sort()
-    for (s1, v1), (s2, v2) in zip(points, points[1:], strict=False):
+    for (s1, v1), (s2, v2) in itertools.pairwise(points):
         if s1 == s2:
             errors.append(f"{name}: {s1:g} seconds appears twice.")
         if v2 < v1:

@@ -1,6 +1,8 @@
 from sequences.models.account import Account, LifecycleStage
 from sequences.models.contact import AnonymousId, Contact, SubscriptionStatus
 from sequences.models.event import Event, EventType, RejectedEvent
+from sequences.models.intent import ScoreHistory, ScoringModel, SessionSummary, TriggerOccurrence, TriggerType
+from sequences.models.trigger_settings import TriggerSettings
 from sequences.models.write_key import WriteKey
 
 __all__ = [
@@ -11,6 +13,12 @@ __all__ = [
     "EventType",
     "LifecycleStage",
     "RejectedEvent",
+    "ScoreHistory",
+    "ScoringModel",
+    "SessionSummary",
     "SubscriptionStatus",
+    "TriggerOccurrence",
+    "TriggerSettings",
+    "TriggerType",
     "WriteKey",
 ]

@@ -29,6 +29,13 @@ class Contact(models.Model):
     # Server-side sessionisation state: the current session and when its last event happened.
     session_id = models.CharField(max_length=100, blank=True, default="")
     session_last_event_at = models.DateTimeField(null=True, blank=True)
+    # Intent as of the latest event (decay is applied when read; see intent.py).
+    intent_score = models.FloatField(null=True, blank=True)
+    intent_tier = models.CharField(max_length=10, blank=True, default="")
+    intent_scored_at = models.DateTimeField(null=True, blank=True)
+    # The facts the score was computed from, kept so the score can be explained and re-scored (what-if).
+    intent_facts = models.JSONField(default=dict, blank=True)
+    categories_seen = models.JSONField(default=list, blank=True)
 
     class Meta:
         constraints = [
@@ -39,6 +46,7 @@ class Contact(models.Model):
         indexes = [
             models.Index(fields=["email"], name="contact_email_idx"),
             models.Index(fields=["-last_seen_at"], name="contact_last_seen_idx"),
+            models.Index(fields=["-intent_scored_at"], name="contact_scored_idx"),
         ]
 
     def __str__(self) -> str:

@@ -13,12 +13,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import IntegrityError, OperationalError, transaction
+from django.utils import timezone
 
 from sequences.contacts import apply_profile_update, contact_merge
+from sequences.intent import CONTACT_INTENT_FIELDS, NewEvent, update_intent
 from sequences.models import Account, AnonymousId, Contact, Event, LifecycleStage, WriteKey
 from sequences.tracking.payloads import IncomingEvent
 from sequences.tracking.sessions import SessionState, assign_sessions
 from sequences.tracking.traits import profile_from_traits, time_zone_from_context
+from sequences.triggers import fire_waiting_triggers, record_triggers
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +36,7 @@ CONTACT_FIELDS_UPDATED = [
     "last_seen_at",
     "session_id",
     "session_last_event_at",
+    *CONTACT_INTENT_FIELDS,
 ]
 
 
@@ -209,7 +213,8 @@ def _ingest(source: WriteKey, events: list[IncomingEvent]) -> IngestResult:
                 contact_id=contact.pk,
                 type=e.type,
                 name=e.name,
-                properties=e.properties,
+                # identify and group carry traits instead of properties; keep them on the event for the timeline
+                properties=e.traits if e.type in ("identify", "group") else e.properties,
                 context=e.context,
                 occurred_at=e.occurred_at,
                 received_at=e.received_at,
@@ -220,9 +225,29 @@ def _ingest(source: WriteKey, events: list[IncomingEvent]) -> IngestResult:
         )
 
     Event.objects.bulk_create(rows, ignore_conflicts=True)
+    found = update_intent(
+        contacts=resolver.touched,
+        events=(
+            NewEvent(
+                contact_id=row.contact_id,
+                session_id=row.session_id,
+                message_id=row.message_id,
+                type=row.type,
+                name=row.name,
+                properties=row.properties,
+                context=row.context,
+                occurred_at=row.occurred_at,
+            )
+            for row in rows
+        ),
+    )
     # Sorted by key so concurrent batches lock contacts in the same order (no deadlock cycle).
     contacts = sorted(resolver.touched.values(), key=lambda c: c.pk)
     Contact.objects.bulk_update(contacts, CONTACT_FIELDS_UPDATED)
+    now = timezone.now()
+    record_triggers(found, now=now)
+    if any(e.type == "identify" for e in fresh) or resolver.merged_into:
+        fire_waiting_triggers([c.pk for c in contacts if c.email], now=now)
     return IngestResult(
         stored=len(rows), duplicates=len(events) - len(rows), contact_ids=frozenset(c.pk for c in contacts)
     )

@@ -1,0 +1,220 @@
+"""Intent on ingest (shell): fold new events into session facts, re-score, record triggers.
+
+Runs inside the ingest transaction with a fixed number of queries per batch; the pure work is done by
+session_facts, intent_scoring and trigger_detection.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import Count
+
+from sequences.intent_scoring import IntentScore, ScoringFacts, score_intent
+from sequences.models import (
+    Contact,
+    Event,
+    ScoreHistory,
+    ScoringModel,
+    SessionSummary,
+    TriggerSettings,
+)
+from sequences.scoring_config import DEFAULT_CONFIG_JSON, ScoringConfig, parse_config
+from sequences.session_facts import SessionFacts, add_event, event_facts, start_session
+from sequences.trigger_detection import TriggerCandidate, TriggerRules, event_triggers
+
+CONTACT_INTENT_FIELDS = ["intent_score", "intent_tier", "intent_scored_at", "intent_facts", "categories_seen"]
+_parsed: dict[int, ScoringConfig] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    contact_id: int
+    session_id: str
+    message_id: str
+    type: str
+    name: str
+    properties: dict
+    context: dict
+    occurred_at: datetime
+
+
+def active_scoring() -> tuple[ScoringModel, ScoringConfig]:
+    """The active scoring model (version 1, the shipped defaults, is created on first use)."""
+    model = ScoringModel.objects.active()
+    if model is None:
+        model, _ = ScoringModel.objects.get_or_create(
+            version=1, defaults={"config": DEFAULT_CONFIG_JSON, "is_active": True, "note": "Shipped defaults"}
+        )
+    if model.pk not in _parsed:  # versions never change, so a parsed version can be kept for good
+        _parsed[model.pk] = parse_config(model.config)
+    return model, _parsed[model.pk]
+
+
+def trigger_rules(settings: TriggerSettings) -> TriggerRules:
+    groups = tuple(
+        (str(group.get("name", "")), str(group.get("path_prefix", "")))
+        for group in settings.page_groups
+        if isinstance(group, dict) and group.get("path_prefix")
+    )
+    return TriggerRules(
+        cart_abandon_minutes=settings.cart_abandon_minutes,
+        page_exit_minutes=settings.page_exit_minutes,
+        page_groups=groups,
+        long_session_minutes=settings.long_session_minutes,
+        lapsed_days=settings.lapsed_days,
+    )
+
+
+def contact_fact_context(contact: Contact) -> dict:
+    return {
+        "email": contact.email,
+        "time_zone": contact.time_zone,
+        "traits": contact.traits,
+        "last_seen_at": contact.last_seen_at,
+    }
+
+
+def current_intent(contact: Contact, config: ScoringConfig, *, now: datetime) -> IntentScore | None:
+    """The contact's score as of `now` (decay included), from the facts stored at the last event."""
+    if not contact.intent_facts:
+        return None
+    facts = ScoringFacts.from_json(contact.intent_facts, contact=contact_fact_context(contact))
+    return score_intent(facts, config, now=now)
+
+
+def update_intent(
+    *, contacts: dict[int, Contact], events: Iterable[NewEvent]
+) -> list[tuple[Contact, TriggerCandidate]]:
+    """Fold, score and detect for a batch; returns the triggers the events fired (the caller records them)."""
+    settings = TriggerSettings.current()
+    model, config = active_scoring()
+    rules = trigger_rules(settings)
+    by_contact: dict[int, list[NewEvent]] = defaultdict(list)
+    for event in events:
+        by_contact[event.contact_id].append(event)
+    if not by_contact:
+        return []
+    session_ids = {e.session_id for items in by_contact.values() for e in items}
+    summaries = {
+        (s.contact_id, s.session_id): s
+        for s in SessionSummary.objects.filter(contact_id__in=list(by_contact), session_id__in=list(session_ids))
+    }
+    download_names = [name for name, action in settings.event_actions.items() if action == "content_downloaded"]
+    download_counts = _recent_downloads(by_contact, download_names)
+
+    new_summaries: list[SessionSummary] = []
+    changed_summaries: list[SessionSummary] = []
+    history: list[ScoreHistory] = []
+    found: list[tuple[Contact, TriggerCandidate]] = []
+    for contact_id, items in by_contact.items():
+        contact = contacts[contact_id]
+        latest: tuple[SessionFacts, NewEvent, str | None] | None = None
+        for event in sorted(items, key=lambda e: e.occurred_at):
+            facts = event_facts(
+                type=event.type,
+                name=event.name,
+                properties=event.properties,
+                context=event.context,
+                occurred_at=event.occurred_at,
+                event_actions=settings.event_actions,
+            )
+            summary = summaries.get((contact_id, event.session_id))
+            if summary is None:
+                after = start_session(facts, frozenset(contact.categories_seen))
+                before = None
+                summary = SessionSummary(
+                    contact_id=contact_id,
+                    session_id=event.session_id,
+                    started_at=after.started_at,
+                    last_event_at=after.last_event_at,
+                )
+                summaries[(contact_id, event.session_id)] = summary
+                new_summaries.append(summary)
+            else:
+                before = SessionFacts.from_json(summary.facts)
+                after = add_event(before, facts)
+                if summary.pk is not None and summary not in changed_summaries:
+                    changed_summaries.append(summary)
+            summary.facts, summary.quiet_checked = after.to_json(), False
+            summary.started_at, summary.last_event_at = after.started_at, after.last_event_at
+            found.extend(
+                (contact, candidate)
+                for candidate in event_triggers(
+                    facts, before, after, session_id=event.session_id, message_id=event.message_id, rules=rules
+                )
+            )
+            if latest is None or after.last_event_at >= latest[0].last_event_at:
+                latest = (after, event, facts.action)
+        session, event, action = latest
+        history.append(_score(contact, session, event, action, config, model, download_counts.get(contact_id, 0)))
+
+    SessionSummary.objects.bulk_create(new_summaries)
+    SessionSummary.objects.bulk_update(
+        sorted(changed_summaries, key=lambda s: s.pk), ["facts", "started_at", "last_event_at", "quiet_checked"]
+    )
+    ScoreHistory.objects.bulk_create(history)
+    return found
+
+
+def _recent_downloads(by_contact: dict[int, list[NewEvent]], names: list[str]) -> dict[int, int]:
+    with_download = {
+        cid: max(e.occurred_at for e in items)
+        for cid, items in by_contact.items()
+        if any(e.name in names for e in items)
+    }
+    if not with_download:
+        return {}
+    since = min(with_download.values()) - timedelta(days=14)
+    rows = (
+        Event.objects.filter(contact_id__in=list(with_download), type="track", name__in=names, occurred_at__gte=since)
+        .values("contact_id")
+        .annotate(n=Count("id"))
+    )
+    return {row["contact_id"]: row["n"] for row in rows}
+
+
+def _score(
+    contact: Contact,
+    session: SessionFacts,
+    event: NewEvent,
+    action: str | None,
+    config: ScoringConfig,
+    model: ScoringModel,
+    downloads: int,
+) -> ScoreHistory:
+    """Score the contact as of its latest event and keep the facts, so the score can be explained later."""
+    facts = ScoringFacts(
+        session_duration_seconds=session.duration_seconds,
+        product_dwell_seconds=session.product_dwell_seconds,
+        page_views=session.page_views,
+        product_views=session.product_views,
+        actions=session.actions,
+        categories=session.categories,
+        converted=session.converted,
+        session_last_event_at=session.last_event_at,
+        lifecycle_stage=contact.lifecycle_stage,
+        past_categories=session.prior_categories,
+        downloads_last_14_days=downloads,
+        event_name=event.name,
+        event_action=action or "",
+        event_properties=event.properties,
+        contact=contact_fact_context(contact),
+    )
+    result = score_intent(facts, config, now=session.last_event_at)
+    previous_tier = contact.intent_tier
+    contact.intent_score, contact.intent_tier = result.value, result.tier
+    contact.intent_scored_at, contact.intent_facts = session.last_event_at, facts.to_json()
+    seen = set(contact.categories_seen) | set(session.categories)
+    contact.categories_seen = sorted(seen)
+    return ScoreHistory(
+        contact_id=contact.pk,
+        scored_at=session.last_event_at,
+        score=result.value,
+        tier=result.tier,
+        previous_tier=previous_tier,
+        model_version=model.version,
+    )

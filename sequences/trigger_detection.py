@@ -1,0 +1,146 @@
+"""Trigger detection (pure): which triggers an event, a quiet session or a long silence amounts to.
+
+All times are instants (aware datetimes); "5 minutes of inactivity" is five real minutes whatever the
+contact's wall clock does, so DST changes neither hide nor double a trigger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sequences.session_facts import EventFacts, SessionFacts
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerRules:
+    cart_abandon_minutes: int = 5
+    page_exit_minutes: int = 5
+    page_groups: tuple[tuple[str, str], ...] = ()  # (name, path prefix)
+    long_session_minutes: int = 6
+    lapsed_days: int = 7
+
+    @property
+    def quiet_after(self) -> timedelta:
+        """The shortest inactivity after which a quiet-session trigger may be due."""
+        return timedelta(minutes=min(self.cart_abandon_minutes, self.page_exit_minutes))
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerCandidate:
+    type: str
+    key: str  # unique per contact: the same occurrence is never recorded twice
+    occurred_at: datetime
+    facts: Mapping[str, Any] = field(default_factory=dict)
+
+
+def event_triggers(
+    event: EventFacts,
+    before: SessionFacts | None,
+    after: SessionFacts,
+    *,
+    session_id: str,
+    message_id: str,
+    rules: TriggerRules,
+) -> list[TriggerCandidate]:
+    """Triggers fired by the event itself: a download, a form, or the session growing past the long threshold."""
+    found: list[TriggerCandidate] = []
+    if event.action == "content_downloaded":
+        content = event.properties.get("title") or event.properties.get("content_id") or event.name
+        found.append(
+            TriggerCandidate(
+                "content_downloaded",
+                f"content_downloaded:{message_id}",
+                event.at,
+                {"content": str(content)[:200], "category": event.category or ""},
+            )
+        )
+    if event.action == "form_submitted":
+        form = event.properties.get("form_id") or event.properties.get("form_name") or event.name
+        found.append(
+            TriggerCandidate("form_submitted", f"form_submitted:{message_id}", event.at, {"form": str(form)[:200]})
+        )
+    threshold = rules.long_session_minutes * 60
+    was = before.duration_seconds if before is not None else 0.0
+    if was < threshold <= after.duration_seconds:
+        found.append(
+            TriggerCandidate(
+                "long_session",
+                f"long_session:{session_id}",
+                after.started_at + timedelta(seconds=threshold),
+                {
+                    "session_minutes": round(after.duration_seconds / 60, 1),
+                    "threshold_minutes": rules.long_session_minutes,
+                },
+            )
+        )
+    return found
+
+
+def page_group(path: str | None, groups: tuple[tuple[str, str], ...]) -> str | None:
+    if not path:
+        return None
+    for name, prefix in groups:
+        if path.startswith(prefix):
+            return name
+    return None
+
+
+def quiet_session_triggers(
+    facts: SessionFacts,
+    *,
+    session_id: str,
+    now: datetime,
+    rules: TriggerRules,
+    ordered_cart_ids: Collection[str] = (),
+) -> list[TriggerCandidate]:
+    """Cart abandonment and page exit, once the session has been quiet long enough and nothing was bought."""
+    quiet = now - facts.last_event_at
+    found: list[TriggerCandidate] = []
+    if facts.had_cart_activity and not facts.converted and quiet >= timedelta(minutes=rules.cart_abandon_minutes):
+        bought = set(ordered_cart_ids) | set(facts.converted_cart_ids)
+        base = {
+            "inactive_minutes": round(quiet.total_seconds() / 60, 1),
+            "session_minutes": round(facts.duration_seconds / 60, 1),
+            "category": facts.categories[0] if facts.categories else "",
+        }
+        carts = [cart for cart in facts.cart_ids if cart not in bought]
+        if carts:
+            found.extend(
+                TriggerCandidate(
+                    "cart_abandoned", f"cart_abandoned:{cart}", facts.last_event_at, {**base, "cart_id": cart}
+                )
+                for cart in carts
+            )
+        elif not facts.cart_ids:
+            found.append(
+                TriggerCandidate("cart_abandoned", f"cart_abandoned:session:{session_id}", facts.last_event_at, base)
+            )
+    group = page_group(facts.last_page_path, rules.page_groups)
+    if group and not facts.converted and quiet >= timedelta(minutes=rules.page_exit_minutes):
+        found.append(
+            TriggerCandidate(
+                "page_exit",
+                f"page_exit:{session_id}",
+                facts.last_event_at,
+                {"page_group": group, "path": facts.last_page_path},
+            )
+        )
+    return found
+
+
+def lapsed_trigger(last_seen_at: datetime | None, *, now: datetime, rules: TriggerRules) -> TriggerCandidate | None:
+    """A contact silent for `lapsed_days` has lapsed: once per silence (a new visit starts a new one)."""
+    if last_seen_at is None:
+        return None
+    due = last_seen_at + timedelta(days=rules.lapsed_days)
+    if now < due:
+        return None
+    return TriggerCandidate(
+        "lapsed",
+        f"lapsed:{last_seen_at.isoformat()}",
+        due,
+        {"last_seen_at": last_seen_at.isoformat(), "days_silent": (now - last_seen_at).days},
+    )

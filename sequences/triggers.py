@@ -1,0 +1,146 @@
+"""Trigger occurrences (shell): record what trigger_detection finds, once, and release waiting ones.
+
+Event-driven triggers are recorded during ingest; cart abandonment and page exit by a beat task that looks at
+sessions gone quiet; lapsed users by a daily task. A unique (contact, key) makes every occurrence count once,
+however the beat runs overlap. A contact without an email address gets its triggers recorded as
+"waiting for email"; they fire when an identify gives the address (or merges the visitor into a known contact).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+
+from sequences.intent import active_scoring, current_intent, trigger_rules
+from sequences.models import Contact, Event, SessionSummary, TriggerOccurrence, TriggerSettings
+from sequences.session_facts import SessionFacts
+from sequences.trigger_detection import TriggerCandidate, lapsed_trigger, quiet_session_triggers
+
+BATCH = 500
+
+
+def record_triggers(found: Iterable[tuple[Contact, TriggerCandidate]], *, now: datetime) -> int:
+    rows = []
+    for contact, candidate in found:
+        has_email = bool(contact.email)
+        rows.append(
+            TriggerOccurrence(
+                contact_id=contact.pk,
+                type=candidate.type,
+                key=candidate.key[:250],
+                occurred_at=candidate.occurred_at,
+                detected_at=now,
+                status=TriggerOccurrence.Status.FIRED if has_email else TriggerOccurrence.Status.WAITING_FOR_EMAIL,
+                fired_at=now if has_email else None,
+                score=contact.intent_score or 0.0,
+                tier=contact.intent_tier or "low",
+                facts=dict(candidate.facts),
+            )
+        )
+    if rows:
+        TriggerOccurrence.objects.bulk_create(rows, ignore_conflicts=True)
+    return len(rows)
+
+
+def fire_waiting_triggers(contact_ids: Iterable[int], *, now: datetime) -> int:
+    """Triggers that waited for an email address fire once the contact has one."""
+    ids = list(Contact.objects.filter(pk__in=list(contact_ids)).exclude(email="").values_list("pk", flat=True))
+    if not ids:
+        return 0
+    return TriggerOccurrence.objects.filter(
+        contact_id__in=ids, status=TriggerOccurrence.Status.WAITING_FOR_EMAIL
+    ).update(status=TriggerOccurrence.Status.FIRED, fired_at=now)
+
+
+def detect_quiet_sessions(*, now: datetime) -> int:
+    """Cart abandonment and page exit for sessions quiet long enough; returns the number of triggers found."""
+    settings = TriggerSettings.current()
+    rules = trigger_rules(settings)
+    _, config = active_scoring()
+    order_names = [name for name, action in settings.event_actions.items() if action == "order_completed"]
+    settle_after = max(rules.cart_abandon_minutes, rules.page_exit_minutes)
+    total = 0
+    while True:
+        with transaction.atomic():
+            # SKIP LOCKED: two overlapping beat runs share the work instead of queueing behind each other.
+            due = list(
+                SessionSummary.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("contact")
+                .filter(quiet_checked=False, last_event_at__lte=now - rules.quiet_after)
+                .order_by("last_event_at")[:BATCH]
+            )
+            if not due:
+                return total
+            ordered = _ordered_cart_ids(due, order_names)
+            found, settled = [], []
+            for summary in due:
+                facts = SessionFacts.from_json(summary.facts)
+                contact = summary.contact
+                score = current_intent(contact, config, now=now)
+                if score is not None:
+                    contact.intent_score, contact.intent_tier = score.value, score.tier
+                found.extend(
+                    (contact, candidate)
+                    for candidate in quiet_session_triggers(
+                        facts,
+                        session_id=summary.session_id,
+                        now=now,
+                        rules=rules,
+                        ordered_cart_ids=ordered.get(summary.contact_id, ()),
+                    )
+                )
+                if (now - summary.last_event_at).total_seconds() >= settle_after * 60:
+                    settled.append(summary.pk)
+            total += record_triggers(found, now=now)
+            SessionSummary.objects.filter(pk__in=settled).update(quiet_checked=True)
+            if len(settled) < len(due):
+                # Some sessions are past the shorter timeout only; look at them again on the next run.
+                return total
+
+
+def _ordered_cart_ids(summaries: list[SessionSummary], order_names: list[str]) -> dict[int, set[str]]:
+    """Carts bought in any session since these sessions started (an order may come in a new session)."""
+    if not summaries or not order_names:
+        return {}
+    since = min(s.started_at for s in summaries)
+    rows = Event.objects.filter(
+        contact_id__in={s.contact_id for s in summaries}, type="track", name__in=order_names, occurred_at__gte=since
+    ).values_list("contact_id", "properties")
+    ordered: dict[int, set[str]] = {}
+    for contact_id, properties in rows:
+        for key in ("cart_id", "checkout_id"):
+            if isinstance(properties, dict) and properties.get(key):
+                ordered.setdefault(contact_id, set()).add(str(properties[key]))
+    return ordered
+
+
+def detect_lapsed_contacts(*, now: datetime) -> int:
+    """Contacts silent for the lapsed period, each lapse recorded once (a new visit starts a new one)."""
+    rules = trigger_rules(TriggerSettings.current())
+    _, config = active_scoring()
+    already = TriggerOccurrence.objects.filter(
+        contact=OuterRef("pk"), type="lapsed", occurred_at__gt=OuterRef("last_seen_at")
+    )
+    candidates = (
+        Contact.objects.filter(last_seen_at__lte=now - timedelta(days=rules.lapsed_days))
+        .annotate(done=Exists(already))
+        .filter(done=False)
+        .order_by("pk")
+    )
+    total = 0
+    found: list[tuple[Contact, TriggerCandidate]] = []
+    for contact in candidates.iterator(chunk_size=BATCH):
+        candidate = lapsed_trigger(contact.last_seen_at, now=now, rules=rules)
+        if candidate is None:
+            continue
+        score = current_intent(contact, config, now=now)
+        if score is not None:
+            contact.intent_score, contact.intent_tier = score.value, score.tier
+        found.append((contact, candidate))
+        if len(found) >= BATCH:
+            total += record_triggers(found, now=now)
+            found = []
+    return total + record_triggers(found, now=now)

@@ -3,8 +3,10 @@
 import base64
 import gzip
 import json
+import time
 
 import pytest
+from celery.contrib.testing.worker import start_worker
 from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -94,3 +96,22 @@ class Tracker:
 @pytest.fixture
 def tracker(client, write_key, account):
     return Tracker(client, write_key.key)
+
+
+@pytest.fixture
+def celery_worker(transactional_db):
+    """A real Celery worker (in a thread) consuming from the real Redis broker."""
+    from triggerapp.celery import app
+
+    assert app.conf.broker_url.startswith("redis://"), "tests run against the real Redis broker"
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as worker:
+        yield worker
+
+
+def wait_until(condition, timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False

@@ -173,6 +173,9 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
+    # Cart abandonment is "5 minutes of inactivity": look often so it is detected within seconds of that.
+    "detect-quiet-sessions": {"task": "sequences.tasks.detect_quiet_sessions", "schedule": 30.0},
+    "detect-lapsed-contacts": {"task": "sequences.tasks.detect_lapsed_contacts", "schedule": 24 * 60 * 60},
     "purge-old-rejected-events": {
         "task": "sequences.tasks.purge_rejected_events",
         "schedule": 6 * 60 * 60,

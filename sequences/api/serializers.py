@@ -1,6 +1,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from sequences.api.intent_serializers import ContactIntentMixin
 from sequences.models import Contact, Event
 
 
@@ -41,11 +42,18 @@ class ContactSerializer(serializers.ModelSerializer):
         ]
 
 
-class ContactDetailSerializer(ContactSerializer):
+class ContactDetailSerializer(ContactIntentMixin, ContactSerializer):
     recent_events = serializers.SerializerMethodField()
 
     class Meta(ContactSerializer.Meta):
-        fields = [*ContactSerializer.Meta.fields, "recent_events"]
+        fields = [
+            *ContactSerializer.Meta.fields,
+            "intent_score",
+            "intent_tier",
+            "score_factors",
+            "triggers",
+            "recent_events",
+        ]
 
     @extend_schema_field(EventSerializer(many=True))
     def get_recent_events(self, contact: Contact) -> list[dict]:

@@ -1,7 +1,13 @@
+from django.urls import path
 from rest_framework.routers import DefaultRouter
 
+from sequences.api.intent_views import ScoringModelViewSet, TriggerSettingsView
 from sequences.api.views import ContactViewSet
 
 router = DefaultRouter()
 router.register("contacts", ContactViewSet, basename="contact")
-urlpatterns = router.urls
+router.register("scoring-models", ScoringModelViewSet, basename="scoring-model")
+urlpatterns = [
+    path("trigger-settings/", TriggerSettingsView.as_view(), name="trigger-settings"),
+    *router.urls,
+]

@@ -10,8 +10,17 @@ from sequences.models import Contact
 from triggerapp.roles import VIEWER, role_required
 
 PROFILE_TRAITS = {
-    "email", "firstName", "first_name", "lastName", "last_name", "name", "timezone", "time_zone",
-    "timeZone", "lifecycle_stage", "lifecycleStage",
+    "email",
+    "firstName",
+    "first_name",
+    "lastName",
+    "last_name",
+    "name",
+    "timezone",
+    "time_zone",
+    "timeZone",
+    "lifecycle_stage",
+    "lifecycleStage",
 }
 
 

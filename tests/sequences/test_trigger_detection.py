@@ -1,0 +1,175 @@
+"""Trigger detection: session facts folded from events, and triggers across time zones and DST changes."""
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from sequences.models.trigger_settings import DEFAULT_EVENT_ACTIONS
+from sequences.session_facts import add_event, event_facts, start_session
+from sequences.trigger_detection import TriggerRules, event_triggers, lapsed_trigger, quiet_session_triggers
+
+RULES = TriggerRules(page_groups=(("Pricing", "/pricing"),))
+LONDON = ZoneInfo("Europe/London")
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def facts_of(*events):
+    """events: (time, type, name, properties, context)"""
+    session = None
+    for at, kind, name, properties, context in events:
+        event = event_facts(
+            type=kind,
+            name=name,
+            properties=properties,
+            context=context,
+            occurred_at=at,
+            event_actions=DEFAULT_EVENT_ACTIONS,
+        )
+        session = start_session(event, frozenset()) if session is None else add_event(session, event)
+    return session
+
+
+def cart_session(start):
+    return facts_of(
+        (start, "page", "", {}, {"page": {"path": "/"}}),
+        (start + timedelta(minutes=2), "track", "Product Viewed", {"category": "Electronics"}, {}),
+        (start + timedelta(minutes=5), "track", "Product Added", {"cart_id": "c-1", "category": "electronics"}, {}),
+    )
+
+
+def test_session_facts_fold_views_dwell_actions_and_carts():
+    start = datetime(2026, 6, 1, 14, 0, tzinfo=UTC)
+    facts = cart_session(start)
+
+    assert facts.duration_seconds == 300
+    assert facts.product_dwell_seconds == 180
+    assert facts.actions == {"page_view", "product_viewed", "product_added"}
+    assert facts.categories == ("electronics",)
+    assert facts.cart_ids == ("c-1",)
+
+
+def test_dwell_is_capped_for_a_tab_left_open():
+    start = datetime(2026, 6, 1, 14, 0, tzinfo=UTC)
+    facts = facts_of(
+        (start, "track", "Product Viewed", {}, {}),
+        (start + timedelta(hours=3), "page", "", {}, {}),
+    )
+
+    assert facts.product_dwell_seconds == 600
+
+
+def test_cart_abandonment_fires_after_5_quiet_minutes_and_not_before():
+    start = datetime(2026, 6, 1, 14, 0, tzinfo=UTC)
+    facts = cart_session(start)
+    last = start + timedelta(minutes=5)
+
+    assert quiet_session_triggers(facts, session_id="s", now=last + timedelta(minutes=4, seconds=59), rules=RULES) == []
+    found = quiet_session_triggers(facts, session_id="s", now=last + timedelta(minutes=5), rules=RULES)
+
+    assert [(t.type, t.key, t.occurred_at) for t in found] == [("cart_abandoned", "cart_abandoned:c-1", last)]
+    assert found[0].facts["category"] == "electronics"
+
+
+def test_no_abandonment_when_the_cart_was_bought_even_in_another_session():
+    facts = cart_session(datetime(2026, 6, 1, 14, 0, tzinfo=UTC))
+
+    found = quiet_session_triggers(
+        facts, session_id="s", now=datetime(2026, 6, 1, 15, 0, tzinfo=UTC), rules=RULES, ordered_cart_ids={"c-1"}
+    )
+
+    assert [t.type for t in found] == []
+
+
+def test_an_order_in_the_session_means_no_abandonment():
+    start = datetime(2026, 6, 1, 14, 0, tzinfo=UTC)
+    facts = add_event(
+        cart_session(start),
+        event_facts(
+            type="track",
+            name="Order Completed",
+            properties={"order_id": "o-1"},
+            context={},
+            occurred_at=start + timedelta(minutes=8),
+            event_actions=DEFAULT_EVENT_ACTIONS,
+        ),
+    )
+
+    assert quiet_session_triggers(facts, session_id="s", now=start + timedelta(hours=1), rules=RULES) == []
+
+
+@pytest.mark.parametrize(
+    ("zone", "local_start"),
+    [
+        # Clocks go back in London at 02:00 BST on 25 Oct 2026: 01:58 local happens twice.
+        (LONDON, datetime(2026, 10, 25, 1, 58, fold=1)),
+        # Clocks go forward in New York at 02:00 on 8 Mar 2026: 01:58 then 03:00.
+        (NEW_YORK, datetime(2026, 3, 8, 1, 58)),
+    ],
+)
+def test_abandonment_across_a_dst_change_waits_five_real_minutes(zone, local_start):
+    start = local_start.replace(tzinfo=zone).astimezone(UTC) - timedelta(minutes=5)
+    facts = cart_session(start)
+    last = start + timedelta(minutes=5)
+
+    too_early = quiet_session_triggers(facts, session_id="s", now=last + timedelta(minutes=4), rules=RULES)
+    on_time = quiet_session_triggers(facts, session_id="s", now=last + timedelta(minutes=5), rules=RULES)
+
+    assert too_early == []
+    assert [t.type for t in on_time] == ["cart_abandoned"]
+    assert on_time[0].occurred_at == last
+
+
+def test_page_exit_from_a_tracked_group_without_converting():
+    start = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+    facts = facts_of((start, "page", "Pricing", {}, {"page": {"url": "https://shop.example.com/pricing?plan=pro"}}))
+
+    found = quiet_session_triggers(facts, session_id="s-9", now=start + timedelta(minutes=6), rules=RULES)
+
+    assert [(t.type, t.facts["page_group"]) for t in found] == [("page_exit", "Pricing")]
+
+
+def test_download_and_form_fire_with_the_event():
+    at = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+    download = event_facts(
+        type="track",
+        name="Content Downloaded",
+        properties={"title": "Buyer's guide"},
+        context={},
+        occurred_at=at,
+        event_actions=DEFAULT_EVENT_ACTIONS,
+    )
+    session = start_session(download, frozenset())
+
+    found = event_triggers(download, None, session, session_id="s", message_id="m-1", rules=RULES)
+
+    assert [(t.type, t.key, t.facts["content"]) for t in found] == [
+        ("content_downloaded", "content_downloaded:m-1", "Buyer's guide")
+    ]
+
+
+def test_long_session_fires_once_when_crossing_the_threshold():
+    start = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+    before = facts_of((start, "page", "", {}, {}), (start + timedelta(minutes=5), "page", "", {}, {}))
+    event = event_facts(
+        type="page", name="", properties={}, context={}, occurred_at=start + timedelta(minutes=7), event_actions={}
+    )
+    after = add_event(before, event)
+
+    crossing = event_triggers(event, before, after, session_id="s", message_id="m", rules=RULES)
+    later = event_triggers(event, after, add_event(after, event), session_id="s", message_id="m2", rules=RULES)
+
+    assert [t.key for t in crossing] == ["long_session:s"]
+    assert later == []
+
+
+@pytest.mark.parametrize("zone", [LONDON, NEW_YORK, ZoneInfo("Asia/Tokyo")])
+def test_lapsed_after_seven_days_counted_in_real_time_across_dst(zone):
+    # Last seen the evening before the autumn clock change in each zone's own calendar.
+    last_seen = datetime(2026, 10, 24, 20, 0).replace(tzinfo=zone).astimezone(UTC)
+
+    assert lapsed_trigger(last_seen, now=last_seen + timedelta(days=7) - timedelta(seconds=1), rules=RULES) is None
+    trigger = lapsed_trigger(last_seen, now=last_seen + timedelta(days=7), rules=RULES)
+
+    assert trigger.type == "lapsed"
+    assert trigger.key == f"lapsed:{last_seen.isoformat()}"

@@ -129,7 +129,7 @@ def _validate(rule: Any, where: str, depth: int, errors: list[str], count: list[
     field, op = rule.get("field"), rule.get("op")
     if not isinstance(field, str) or not field_known(field):
         errors.append(f"{where}.field: unknown field {field!r}.")
-    if op not in OPERATORS:
+    if not isinstance(op, str) or op not in OPERATORS:
         errors.append(f"{where}.op: unknown operator {op!r}; use one of {', '.join(sorted(OPERATORS))}.")
         return
     value = rule.get("value", MISSING)
@@ -148,6 +148,7 @@ def _validate(rule: Any, where: str, depth: int, errors: list[str], count: list[
             and isinstance(value["amount"], (int, float))
             and not isinstance(value["amount"], bool)
             and value["amount"] >= 0
+            and isinstance(value["unit"], str)
             and value["unit"] in UNITS
         ):
             errors.append(f'{where}.value: `within_last` needs {{"amount": N, "unit": "minutes|hours|days"}}.')

@@ -1,11 +1,15 @@
 from django.urls import path
 
-from sequences.views import contacts, dashboard, settings_pages
+from sequences.views import contacts, dashboard, scoring, settings_pages
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
     path("contacts/", contacts.contact_list, name="contact-list"),
     path("contacts/<int:pk>/", contacts.contact_detail, name="contact-detail"),
+    path("scoring/", scoring.scoring_settings, name="scoring-settings"),
+    path("scoring/what-if/", scoring.scoring_what_if, name="scoring-what-if"),
+    path("scoring/versions/<int:version>/activate/", scoring.scoring_activate, name="scoring-activate"),
+    path("triggers/", scoring.trigger_settings, name="trigger-settings"),
     path("settings/write-keys/", settings_pages.write_keys, name="write-keys"),
     path("settings/write-keys/<int:pk>/revoke/", settings_pages.write_key_revoke, name="write-key-revoke"),
     path("settings/rejected-events/", settings_pages.rejected_events, name="rejected-events"),

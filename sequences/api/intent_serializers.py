@@ -53,7 +53,6 @@ class ContactIntentMixin(serializers.Serializer):
         return TriggerOccurrenceSerializer(contact.triggers.order_by("-occurred_at")[:20], many=True).data
 
 
-
 class ScoringModelSerializer(serializers.ModelSerializer):
     activate = serializers.BooleanField(default=True, write_only=True)
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)

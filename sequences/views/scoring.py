@@ -33,9 +33,7 @@ def scoring_settings(request):
             raise PermissionDenied("Changing the scoring model needs the editor role.")
         if form.is_valid():
             new = scoring_model_create(config=form.config(), note=form.cleaned_data["note"], user=request.user)
-            messages.success(
-                request, f"Scoring model v{new.version} saved and active."
-            )
+            messages.success(request, f"Scoring model v{new.version} saved and active.")
             return redirect("scoring-settings")
     context = {
         "form": form,

@@ -15,7 +15,7 @@ from sequences.api.intent_serializers import (
 from sequences.intent import active_scoring
 from sequences.models import ScoringModel, TriggerSettings
 from sequences.scoring_models import scoring_model_activate, scoring_model_create, what_if
-from triggerapp.roles import ViewerReadsEditorWrites
+from triggerapp.roles import IsViewer, ViewerReadsEditorWrites
 
 
 class ScoringModelViewSet(
@@ -47,7 +47,8 @@ class ScoringModelViewSet(
         return Response(self.get_serializer(model).data)
 
     @extend_schema(request=WhatIfRequestSerializer, responses=WhatIfSerializer)
-    @action(detail=False, methods=["post"], url_path="what-if")
+    # A what-if changes nothing, so viewers may ask it too.
+    @action(detail=False, methods=["post"], url_path="what-if", permission_classes=[IsViewer])
     def what_if(self, request):
         """How current contacts would re-tier under a draft configuration (nothing is saved)."""
         serializer = WhatIfRequestSerializer(data=request.data)

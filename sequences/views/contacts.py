@@ -33,6 +33,10 @@ def contact_list(request):
     query = request.GET.get("q", "")
     contacts = search_contacts(Contact.objects.all(), query)
     page = Paginator(contacts, 25).get_page(request.GET.get("page"))
+    _, config = active_scoring()
+    now = timezone.now()
+    for contact in page.object_list:
+        contact.current_intent = current_intent(contact, config, now=now)
     context = {"page": page, "query": query, "page_query": "&" + urlencode({"q": query}) if query else ""}
     # The live search box asks only for the results table; htmx restoring history wants the whole page.
     partial = request.htmx and not request.htmx.history_restore_request

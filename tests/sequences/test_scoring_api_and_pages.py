@@ -1,0 +1,204 @@
+"""Scoring models and trigger settings through the API and the pages: versions, what-if, validation, roles."""
+
+import copy
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from sequences.models import ScoringModel, TriggerSettings
+from sequences.scoring_config import DEFAULT_CONFIG_JSON
+from sequences.scoring_forms import ScoringModelForm
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def scored_contacts(tracker, stages):
+    start = timezone.now() - timedelta(minutes=10)
+    for n, (stage, minutes) in enumerate([("customer", 6.5), ("lead", 1), ("mql", 3)]):
+        tracker.post(
+            "identify",
+            {
+                "userId": f"u{n}",
+                "traits": {"email": f"u{n}@example.com", "lifecycle_stage": stage},
+                "timestamp": start.isoformat(),
+            },
+        )
+        tracker.post(
+            "track",
+            {
+                "userId": f"u{n}",
+                "event": "Product Viewed",
+                "properties": {"category": "electronics"},
+                "timestamp": start.isoformat(),
+            },
+        )
+        tracker.post(
+            "track",
+            {
+                "userId": f"u{n}",
+                "event": "Checkout Started",
+                "timestamp": (start + timedelta(minutes=minutes)).isoformat(),
+            },
+        )
+
+
+def test_the_api_lists_versions_and_version_1_is_the_shipped_defaults(api_for, charlie):
+    body = api_for(charlie).get("/api/v1/scoring-models/").json()
+
+    assert [(m["version"], m["is_active"]) for m in body["results"]] == [(1, True)]
+    assert body["results"][0]["config"]["weights"]["time_spent"] == 30
+
+
+def test_an_editor_saves_a_new_version_and_it_becomes_active(api_for, bob):
+    config = copy.deepcopy(DEFAULT_CONFIG_JSON)
+    config["weights"] = {"time_spent": 40, "action_depth": 25, "category_relevance": 15, "lifecycle_stage": 20}
+    api = api_for(bob)
+    api.get("/api/v1/scoring-models/")
+
+    response = api.post("/api/v1/scoring-models/", {"config": config, "note": "more weight on time"}, format="json")
+
+    assert response.status_code == 201, response.json()
+    assert response.json()["version"] == 2
+    assert ScoringModel.objects.active().version == 2
+    assert ScoringModel.objects.get(version=1).config["weights"]["time_spent"] == 30  # versions never change
+
+
+def test_weights_not_totalling_100_are_a_400_naming_the_field(api_for, bob):
+    config = copy.deepcopy(DEFAULT_CONFIG_JSON)
+    config["weights"]["time_spent"] = 50
+
+    response = api_for(bob).post("/api/v1/scoring-models/", {"config": config}, format="json")
+
+    assert response.status_code == 400
+    assert "must total 100%" in response.json()["config"][0]
+    assert not ScoringModel.objects.filter(version=2).exists()
+
+
+def test_a_viewer_cannot_save_a_model(api_for, charlie):
+    response = api_for(charlie).post("/api/v1/scoring-models/", {"config": DEFAULT_CONFIG_JSON}, format="json")
+
+    assert response.status_code == 403
+
+
+def test_an_old_version_can_be_made_active_again(api_for, bob):
+    api = api_for(bob)
+    api.post("/api/v1/scoring-models/", {"config": DEFAULT_CONFIG_JSON}, format="json")
+
+    response = api.post("/api/v1/scoring-models/1/activate/")
+
+    assert response.json()["is_active"] is True
+    assert ScoringModel.objects.active().version == 1
+
+
+def test_what_if_shows_who_would_re_tier(api_for, charlie, scored_contacts):
+    config = copy.deepcopy(DEFAULT_CONFIG_JSON)
+    config["high_threshold"] = 99
+
+    body = api_for(charlie).post("/api/v1/scoring-models/what-if/", {"config": config}, format="json").json()
+
+    assert body["contacts_scored"] == 3
+    assert body["changed"] >= 1
+    assert {"from": "high", "to": "medium", "contacts": body["changed"]} in body["moves"]
+
+
+def test_trigger_settings_are_read_and_changed_through_the_api(api_for, bob, charlie):
+    assert api_for(charlie).get("/api/v1/trigger-settings/").json()["cart_abandon_minutes"] == 5
+
+    response = api_for(bob).patch(
+        "/api/v1/trigger-settings/",
+        {
+            "cart_abandon_minutes": 15,
+            "event_actions": {"Basket Viewed": "cart_viewed", "Order Completed": "order_completed"},
+        },
+        format="json",
+    )
+
+    assert response.status_code == 200
+    settings = TriggerSettings.current()
+    assert (settings.cart_abandon_minutes, settings.event_actions["Basket Viewed"]) == (15, "cart_viewed")
+
+
+def test_an_unknown_action_in_the_event_mapping_is_refused(api_for, bob):
+    response = api_for(bob).patch("/api/v1/trigger-settings/", {"event_actions": {"Foo": "flying"}}, format="json")
+
+    assert response.status_code == 400
+    assert "flying" in response.json()["event_actions"][0]
+    assert "Foo" not in TriggerSettings.current().event_actions
+
+
+def test_a_viewer_cannot_change_trigger_settings(api_for, charlie):
+    assert api_for(charlie).patch("/api/v1/trigger-settings/", {"lapsed_days": 3}, format="json").status_code == 403
+
+
+def form_data(**changes):
+    data = ScoringModelForm.initial_from(DEFAULT_CONFIG_JSON)
+    data.update(changes)
+    return {key: value for key, value in data.items() if value is not None}
+
+
+def test_the_scoring_page_saves_a_version_from_the_form(client, bob, stages):
+    client.force_login(bob)
+    client.get("/scoring/")
+
+    response = client.post("/scoring/", form_data(weight_time_spent=35, weight_lifecycle_stage=15, note="test"))
+
+    assert response.status_code == 302
+    model = ScoringModel.objects.active()
+    assert (model.version, model.note, model.config["weights"]["time_spent"]) == (2, "test", 35)
+    assert model.config["context_rules"] == DEFAULT_CONFIG_JSON["context_rules"]
+
+
+def test_the_scoring_page_refuses_bad_totals_with_the_form_shown_again(client, bob, stages):
+    client.force_login(bob)
+
+    response = client.post("/scoring/", form_data(weight_time_spent=40))
+
+    assert response.status_code == 200
+    assert "must total 100%, not 110%" in response.content.decode()
+    assert ScoringModel.objects.count() == 1
+
+
+def test_what_if_partial_updates_from_the_form(client, charlie, scored_contacts):
+    client.force_login(charlie)
+
+    html = client.post("/scoring/what-if/", form_data(high_threshold=99), HTTP_HX_REQUEST="true").content.decode()
+
+    assert html.strip().startswith('<section id="what-if"')
+    assert "recently active contacts would change tier" in html
+
+
+def test_a_viewer_sees_but_cannot_post_the_scoring_page(client, charlie, stages):
+    client.force_login(charlie)
+
+    assert "disabled" in client.get("/scoring/").content.decode()
+    assert client.post("/scoring/", form_data()).status_code == 403
+    assert client.post("/triggers/", {"lapsed_days": 3}).status_code == 403
+
+
+def test_trigger_settings_page_names_the_bad_line(client, bob):
+    client.force_login(bob)
+
+    response = client.post(
+        "/triggers/",
+        {
+            "event_actions": "Product Viewed = product_viewed\nFoo = flying",
+            "cart_abandon_minutes": 5,
+            "page_exit_minutes": 5,
+            "page_groups": "",
+            "long_session_minutes": 6,
+            "lapsed_days": 7,
+        },
+    )
+
+    assert "Line 2: “flying” is not an action" in response.content.decode()
+    assert "Foo" not in TriggerSettings.current().event_actions
+
+
+def test_contacts_list_shows_current_intent(client, charlie, scored_contacts):
+    client.force_login(charlie)
+
+    html = client.get("/contacts/").content.decode()
+
+    assert 'class="tier high"' in html

@@ -86,10 +86,14 @@ def current_intent(contact: Contact, config: ScoringConfig, *, now: datetime) ->
     return score_intent(facts, config, now=now)
 
 
-def update_intent(
-    *, contacts: dict[int, Contact], events: Iterable[NewEvent]
-) -> list[tuple[Contact, TriggerCandidate]]:
-    """Fold, score and detect for a batch; returns the triggers the events fired (the caller records them)."""
+@dataclass(frozen=True, slots=True)
+class IntentUpdate:
+    triggers: list[tuple[Contact, TriggerCandidate]]  # fired by the events; the caller records them
+    orders: list[NewEvent]  # events that are orders: they exit enrolments and credit emails
+
+
+def update_intent(*, contacts: dict[int, Contact], events: Iterable[NewEvent]) -> IntentUpdate:
+    """Fold, score and detect for a batch."""
     settings = TriggerSettings.current()
     model, config = active_scoring()
     rules = trigger_rules(settings)
@@ -97,7 +101,7 @@ def update_intent(
     for event in events:
         by_contact[event.contact_id].append(event)
     if not by_contact:
-        return []
+        return IntentUpdate([], [])
     session_ids = {e.session_id for items in by_contact.values() for e in items}
     summaries = {
         (s.contact_id, s.session_id): s
@@ -110,6 +114,7 @@ def update_intent(
     changed_summaries: list[SessionSummary] = []
     history: list[ScoreHistory] = []
     found: list[tuple[Contact, TriggerCandidate]] = []
+    orders: list[NewEvent] = []
     for contact_id, items in by_contact.items():
         contact = contacts[contact_id]
         latest: tuple[SessionFacts, NewEvent, str | None] | None = None
@@ -122,6 +127,8 @@ def update_intent(
                 occurred_at=event.occurred_at,
                 event_actions=settings.event_actions,
             )
+            if facts.action == "order_completed":
+                orders.append(event)
             summary = summaries.get((contact_id, event.session_id))
             if summary is None:
                 after = start_session(facts, frozenset(contact.categories_seen))
@@ -157,7 +164,7 @@ def update_intent(
         sorted(changed_summaries, key=lambda s: s.pk), ["facts", "started_at", "last_event_at", "quiet_checked"]
     )
     ScoreHistory.objects.bulk_create(history)
-    return found
+    return IntentUpdate(found, orders)
 
 
 def _recent_downloads(by_contact: dict[int, list[NewEvent]], names: list[str]) -> dict[int, int]:

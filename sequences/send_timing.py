@@ -9,7 +9,7 @@ DST change moves the instant, not the local hour; delays ("2-4 hours after") are
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 MAX_DAYS_AHEAD = 14  # a search for an allowed hour never looks further than this
@@ -103,6 +103,8 @@ def compute_send_time(
     (plus a day of slack), otherwise the step goes at the first time outside quiet hours.
     """
     reasons: list[str] = []
+    # Arithmetic in UTC: Python adds timedeltas to zoned datetimes in wall-clock time, which DST would skew.
+    anchor, now = anchor.astimezone(UTC), now.astimezone(UTC)
     earliest = anchor + window.delay_min
     latest = anchor + window.delay_max
     start = max(earliest, now)

@@ -6,7 +6,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from sequences import triggers
+from sequences import delivery, enrolment, triggers
 from sequences.models import RejectedEvent
 
 
@@ -28,3 +28,26 @@ def detect_quiet_sessions() -> int:
 def detect_lapsed_contacts() -> int:
     """Lapsed users: no interaction for the configured number of days (beat, daily)."""
     return triggers.detect_lapsed_contacts(now=timezone.now())
+
+
+@shared_task
+def enrol_triggers() -> int:
+    """Fired triggers -> enrolments and first messages (beat, every few seconds)."""
+    return enrolment.enrol_pending_triggers(now=timezone.now())
+
+
+@shared_task
+def dispatch_due_messages() -> int:
+    """Claim due messages and fan them out to send tasks in chunks (beat, every few seconds)."""
+    return delivery.dispatch_due_messages(now=timezone.now(), enqueue=lambda ids: send_messages.delay(ids))
+
+
+@shared_task
+def send_messages(message_ids: list[int]) -> dict:
+    report = delivery.send_claimed_messages(message_ids)
+    return report.__dict__
+
+
+@shared_task
+def recover_stuck_messages() -> tuple[int, int]:
+    return delivery.recover_stuck_messages(now=timezone.now())

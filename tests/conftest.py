@@ -3,6 +3,7 @@
 import base64
 import gzip
 import json
+import socket
 import time
 
 import pytest
@@ -115,3 +116,40 @@ def wait_until(condition, timeout: float = 20.0) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+class SmtpSink:
+    """A real SMTP server on loopback (aiosmtpd) that keeps what it receives; it can be told to fail."""
+
+    def __init__(self):
+        self.messages: list = []
+        self.fail_next: list[str] = []  # SMTP replies to give instead of accepting, e.g. "451 try later"
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.fail_next:
+            return self.fail_next.pop(0)
+        import email
+        from email import policy
+
+        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_sink(settings):
+    from aiosmtpd.controller import Controller
+
+    sink = SmtpSink()
+    with socket.socket() as probe:  # a free port (aiosmtpd's start-up check cannot use port 0)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    settings.MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {"host": "127.0.0.1", "port": port, "timeout": 5},
+        }
+    }
+    yield sink
+    controller.stop()

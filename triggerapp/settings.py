@@ -176,6 +176,9 @@ CELERY_BEAT_SCHEDULE = {
     # Cart abandonment is "5 minutes of inactivity": look often so it is detected within seconds of that.
     "detect-quiet-sessions": {"task": "sequences.tasks.detect_quiet_sessions", "schedule": 30.0},
     "detect-lapsed-contacts": {"task": "sequences.tasks.detect_lapsed_contacts", "schedule": 24 * 60 * 60},
+    "enrol-triggers": {"task": "sequences.tasks.enrol_triggers", "schedule": 5.0},
+    "dispatch-due-messages": {"task": "sequences.tasks.dispatch_due_messages", "schedule": 2.0},
+    "recover-stuck-messages": {"task": "sequences.tasks.recover_stuck_messages", "schedule": 60.0},
     "purge-old-rejected-events": {
         "task": "sequences.tasks.purge_rejected_events",
         "schedule": 6 * 60 * 60,
@@ -203,6 +206,9 @@ MAILERS = {
 }
 DEFAULT_FROM_EMAIL = os.getenv("DEFAULT_FROM_EMAIL", "triggerapp <noreply@localhost>")
 ANYMAIL = {key.removeprefix("ANYMAIL_"): value for key, value in os.environ.items() if key.startswith("ANYMAIL_")}
+
+# Where recipients' mail clients reach this app: tracking pixels, click redirects, unsubscribe pages.
+PUBLIC_BASE_URL = os.getenv("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
 
 # --- APIs ---------------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

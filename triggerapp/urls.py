@@ -2,6 +2,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from sequences.views import email_tracking
+
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
@@ -9,6 +11,10 @@ urlpatterns = [
     path("api/v1/", include("sequences.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("t/o/<str:token>.gif", email_tracking.open_pixel, name="track-open"),
+    path("t/c/<str:token>/", email_tracking.click, name="track-click"),
+    path("u/<str:token>/", email_tracking.unsubscribe, name="unsubscribe"),
+    path("anymail/", include("anymail.urls")),
     path("", include("sequences.urls")),
 ]
 

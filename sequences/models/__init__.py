@@ -2,6 +2,16 @@ from sequences.models.account import Account, LifecycleStage
 from sequences.models.contact import AnonymousId, Contact, SubscriptionStatus
 from sequences.models.event import Event, EventType, RejectedEvent
 from sequences.models.intent import ScoreHistory, ScoringModel, SessionSummary, TriggerOccurrence, TriggerType
+from sequences.models.sequence import (
+    EmailEvent,
+    Enrolment,
+    FunnelStage,
+    Message,
+    OutboxEmail,
+    Segment,
+    Sequence,
+    Step,
+)
 from sequences.models.trigger_settings import TriggerSettings
 from sequences.models.write_key import WriteKey
 
@@ -9,13 +19,21 @@ __all__ = [
     "Account",
     "AnonymousId",
     "Contact",
+    "EmailEvent",
+    "Enrolment",
     "Event",
     "EventType",
+    "FunnelStage",
     "LifecycleStage",
+    "Message",
+    "OutboxEmail",
     "RejectedEvent",
     "ScoreHistory",
     "ScoringModel",
+    "Segment",
+    "Sequence",
     "SessionSummary",
+    "Step",
     "SubscriptionStatus",
     "TriggerOccurrence",
     "TriggerSettings",

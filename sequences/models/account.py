@@ -1,5 +1,6 @@
 """Account-wide settings a marketer or operator can change in the UI."""
 
+from datetime import time
 from zoneinfo import available_timezones
 
 from django.core.exceptions import ValidationError
@@ -27,6 +28,24 @@ class Account(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(24 * 60)],
         help_text="Events further apart than this start a new session when the site sends no session id.",
     )
+
+    # Sending: quiet hours in the contact's local time, caps and gates (the document's defaults).
+    quiet_hours_start = models.TimeField(default=time(21, 0), help_text="No email from this local time...")
+    quiet_hours_end = models.TimeField(default=time(8, 0), help_text="...until this local time.")
+    cap_per_funnel_stage = models.PositiveSmallIntegerField(default=3, validators=[MinValueValidator(1)])
+    cap_per_48_hours = models.PositiveSmallIntegerField(
+        default=3, validators=[MinValueValidator(1)], help_text="Across all sequences, in any rolling 48 hours."
+    )
+    decay_wait_hours = models.PositiveSmallIntegerField(
+        default=72, help_text="No open or click after the first email: the next waits this long after it."
+    )
+    activity_gate_minutes = models.PositiveSmallIntegerField(
+        default=5, help_text="Do not email someone active on the site in the last this many minutes."
+    )
+    attribution_days = models.PositiveSmallIntegerField(
+        default=5, validators=[MinValueValidator(1)], help_text="An order this many days after an email credits it."
+    )
+    from_email = models.CharField(max_length=200, blank=True, default="", help_text="Sender; blank: DEFAULT_FROM_EMAIL")
 
     class Meta:
         verbose_name = "account"

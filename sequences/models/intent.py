@@ -103,12 +103,19 @@ class TriggerOccurrence(models.Model):
     score = models.FloatField()
     tier = models.CharField(max_length=10)
     facts = models.JSONField(default=dict)
+    # Fired occurrences wait here until the enrolment task has matched them to sequences.
+    enrolment_checked = models.BooleanField(default=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["contact", "key"], name="trigger_occurrence_once")]
         indexes = [
             models.Index(fields=["contact", "-occurred_at"], name="trigger_contact_idx"),
             models.Index(fields=["type", "-occurred_at"], name="trigger_type_idx"),
+            models.Index(
+                fields=["detected_at"],
+                condition=models.Q(status="fired", enrolment_checked=False),
+                name="trigger_to_enrol_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -16,6 +16,7 @@ from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 
 from sequences.contacts import apply_profile_update, contact_merge
+from sequences.conversions import record_orders
 from sequences.intent import CONTACT_INTENT_FIELDS, NewEvent, update_intent
 from sequences.models import Account, AnonymousId, Contact, Event, LifecycleStage, WriteKey
 from sequences.tracking.payloads import IncomingEvent
@@ -225,7 +226,7 @@ def _ingest(source: WriteKey, events: list[IncomingEvent]) -> IngestResult:
         )
 
     Event.objects.bulk_create(rows, ignore_conflicts=True)
-    found = update_intent(
+    update = update_intent(
         contacts=resolver.touched,
         events=(
             NewEvent(
@@ -245,7 +246,9 @@ def _ingest(source: WriteKey, events: list[IncomingEvent]) -> IngestResult:
     contacts = sorted(resolver.touched.values(), key=lambda c: c.pk)
     Contact.objects.bulk_update(contacts, CONTACT_FIELDS_UPDATED)
     now = timezone.now()
-    record_triggers(found, now=now)
+    record_triggers(update.triggers, now=now)
+    if update.orders:
+        record_orders(update.orders, now=now)
     if any(e.type == "identify" for e in fresh) or resolver.merged_into:
         fire_waiting_triggers([c.pk for c in contacts if c.email], now=now)
     return IngestResult(

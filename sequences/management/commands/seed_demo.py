@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from sequences.demo_sequences import load_default_sequences
 from sequences.models import Account, Contact, LifecycleStage, WriteKey
 from sequences.models.account import DEFAULT_LIFECYCLE_STAGES
 from sequences.tracking.ingest import ingest_events
@@ -47,6 +48,7 @@ class Command(BaseCommand):
                 LifecycleStage.objects.get_or_create(slug=slug, defaults={"name": name, "position": position})
             self._users()
             source, _ = WriteKey.objects.get_or_create(key=DEMO_WRITE_KEY, defaults={"name": "Demo web shop"})
+            load_default_sequences(activate=True)
         if not Contact.objects.filter(user_id=PEOPLE[0][0]).exists():
             ingest_events(source=source, events=self._events())
         self.stdout.write(

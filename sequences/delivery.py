@@ -1,0 +1,320 @@
+"""Delivery (shell): claim due messages, apply the guards, send, and move each message's state safely.
+
+Every state change is one conditional UPDATE (`WHERE status = <expected>`), so two workers can never both
+move the same message, and a retry can never resend a sent one:
+
+    scheduled --claim (FOR UPDATE SKIP LOCKED)--> sending --> sent | failed | skipped | scheduled (held/retry)
+    scheduled --exit--> cancelled          (enrolment exited: order, unsubscribe, newer cart)
+    withheld                               (control group: never sent, counted)
+
+A worker that dies mid-batch: messages it claimed but had not started are put back to `scheduled` by
+`recover_stuck_messages`; the one it had handed to the mail server (smtp_started_at set) is marked `failed`
+with "outcome unknown" rather than resent, because a duplicate email is worse than a missing one.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import socket
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.mail import mailers
+from django.db import transaction
+from django.db.models import Count, Min
+from django.utils import timezone
+
+from sequences.email_assembly import assemble_email, personal_context, render_copy
+from sequences.enrolment import schedule_next_step
+from sequences.guards import HOLD, SEND, SKIP, GuardFacts, GuardRules, evaluate_guards
+from sequences.models import Account, EmailEvent, Enrolment, Message
+
+log = logging.getLogger(__name__)
+
+CHUNK = 100
+MAX_ATTEMPTS = 5
+STUCK_AFTER = timedelta(minutes=10)
+TEMPORARY_ERRORS = (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, ConnectionError, socket.timeout, OSError)
+
+
+def guard_rules(account: Account) -> GuardRules:
+    return GuardRules(
+        cap_per_funnel_stage=account.cap_per_funnel_stage,
+        cap_per_window=account.cap_per_48_hours,
+        cap_window=timedelta(hours=48),
+        decay_wait=timedelta(hours=account.decay_wait_hours),
+        activity_quiet=timedelta(minutes=account.activity_gate_minutes),
+    )
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Backoff for temporary mail-server errors: 30 s, 1 min, 2 min, 4 min..."""
+    return timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 3600))
+
+
+def claim_due_messages(*, now: datetime, limit: int = CHUNK) -> list[int]:
+    """Claim up to `limit` due messages (highest intent first). Concurrent claimers skip each other's rows."""
+    with transaction.atomic():
+        ids = list(
+            Message.objects.select_for_update(skip_locked=True)
+            .filter(status=Message.Status.SCHEDULED, send_at__lte=now)
+            .order_by("-priority", "send_at")
+            .values_list("pk", flat=True)[:limit]
+        )
+        if ids:
+            Message.objects.filter(pk__in=ids, status=Message.Status.SCHEDULED).update(
+                status=Message.Status.SENDING, claimed_at=now, smtp_started_at=None
+            )
+    return ids
+
+
+def dispatch_due_messages(*, now: datetime, enqueue: Callable[[list[int]], None], max_chunks: int = 50) -> int:
+    """Claim due messages in chunks and hand each chunk to `enqueue` (a Celery task in production)."""
+    claimed = 0
+    for _ in range(max_chunks):
+        ids = claim_due_messages(now=now)
+        if not ids:
+            break
+        claimed += len(ids)
+        enqueue(ids)
+    return claimed
+
+
+@dataclass
+class SendReport:
+    sent: int = 0
+    held: int = 0
+    skipped: int = 0
+    retried: int = 0
+    failed: int = 0
+
+
+def _decision_entry(now: datetime, action: str, reason: str) -> dict:
+    return {"at": now.isoformat(), "action": action, "reason": reason}
+
+
+def _move(message: Message, *, expected: str, **changes) -> bool:
+    """One conditional UPDATE; False if somebody else moved the message first."""
+    return bool(Message.objects.filter(pk=message.pk, status=expected).update(**changes))
+
+
+def send_claimed_messages(ids: Iterable[int], *, now_fn: Callable[[], datetime] = timezone.now) -> SendReport:
+    report = SendReport()
+    messages = list(
+        Message.objects.filter(pk__in=list(ids), status=Message.Status.SENDING)
+        .select_related("contact", "step", "enrolment__sequence", "enrolment__trigger", "enrolment__segment")
+        .order_by("-priority", "send_at")
+    )
+    if not messages:
+        return report
+    account = Account.current()
+    rules = guard_rules(account)
+    now = now_fn()
+    history = _SendHistory(messages, now=now, window=rules.cap_window)
+    from_email = account.from_email or settings.DEFAULT_FROM_EMAIL
+    connection = mailers["default"]
+    try:
+        for message in messages:
+            _send_one(
+                message,
+                account=account,
+                rules=rules,
+                history=history,
+                connection=connection,
+                from_email=from_email,
+                now_fn=now_fn,
+                report=report,
+            )
+    finally:
+        connection.close()
+    return report
+
+
+def _send_one(message, *, account, rules, history, connection, from_email, now_fn, report: SendReport) -> None:
+    now = now_fn()
+    contact, enrolment = message.contact, message.enrolment
+    if enrolment.status == Enrolment.Status.EXITED:
+        _move(
+            message,
+            expected=Message.Status.SENDING,
+            status=Message.Status.CANCELLED,
+            reason=f"enrolment exited: {enrolment.exit_reason}"[:300],
+        )
+        return
+    first_sent = history.first_sent.get(enrolment.pk)
+    decision = evaluate_guards(
+        GuardFacts(
+            now=now,
+            subscription_status=contact.subscription_status,
+            has_email=bool(contact.email),
+            sent_in_funnel_stage=history.stage_counts[(contact.pk, enrolment.sequence.funnel_stage)],
+            recent_sends=history.recent[contact.pk],
+            is_first_step=first_sent is None,
+            enrolment_first_sent_at=first_sent,
+            engaged_since_first=enrolment.pk in history.engaged,
+            last_activity_at=contact.last_seen_at,
+        ),
+        rules,
+    )
+    decisions = [*message.decisions, _decision_entry(now, decision.action, decision.reason)]
+    if decision.action == HOLD:
+        _move(
+            message,
+            expected=Message.Status.SENDING,
+            status=Message.Status.SCHEDULED,
+            send_at=decision.hold_until,
+            reason=decision.reason[:300],
+            decisions=decisions,
+            claimed_at=None,
+        )
+        report.held += 1
+        return
+    if decision.action == SKIP:
+        if _move(
+            message,
+            expected=Message.Status.SENDING,
+            status=Message.Status.SKIPPED,
+            reason=decision.reason[:300],
+            decisions=decisions,
+        ):
+            report.skipped += 1
+            schedule_next_step(message, now=now)
+        return
+    assert decision.action == SEND
+    step = message.step
+    use_reengagement = decision.use_reengagement_copy and bool(step.reengagement_subject or step.reengagement_body)
+    subject_template = step.reengagement_subject if use_reengagement and step.reengagement_subject else step.subject
+    body_template = step.reengagement_body if use_reengagement and step.reengagement_body else step.body
+    context = personal_context(contact, enrolment)
+    subject = render_copy(subject_template, context)[:300]
+    assembled = assemble_email(
+        message_pk=message.pk,
+        to=contact.email,
+        from_email=from_email,
+        subject=subject,
+        body=render_copy(body_template, context),
+    )
+    # Mark the hand-over first: if this worker dies now, recovery knows the outcome is unknown and never resends.
+    if not _move(
+        message,
+        expected=Message.Status.SENDING,
+        smtp_started_at=now,
+        attempts=message.attempts + 1,
+        subject=subject,
+        variant="re-engagement" if use_reengagement else "default",
+        links=assembled.links,
+        message_id_header=assembled.message_id_header,
+    ):
+        return
+    try:
+        connection.send_messages([assembled.email])
+    except smtplib.SMTPResponseException as error:
+        _failed_send(message, decisions, now, error.smtp_code, str(error.smtp_error)[:200], report)
+        return
+    except smtplib.SMTPRecipientsRefused as error:
+        code = min(code for code, _ in error.recipients.values()) if error.recipients else 550
+        _failed_send(message, decisions, now, code, "recipient refused", report)
+        return
+    except TEMPORARY_ERRORS as error:
+        connection.close()  # a broken connection is reopened by the next send
+        _failed_send(message, decisions, now, 421, f"{type(error).__name__}: {error}"[:200], report)
+        return
+    sent_at = now_fn()
+    if _move(
+        message,
+        expected=Message.Status.SENDING,
+        status=Message.Status.SENT,
+        sent_at=sent_at,
+        reason="",
+        decisions=decisions,
+    ):
+        report.sent += 1
+        history.record(message, sent_at)
+        message.sent_at = sent_at
+        schedule_next_step(message, now=sent_at)
+
+
+def _failed_send(message, decisions, now, code: int, text: str, report: SendReport) -> None:
+    attempts = message.attempts + 1
+    if 400 <= code < 500 and attempts < MAX_ATTEMPTS:
+        retry_at = now + retry_delay(attempts)
+        decisions = [
+            *decisions,
+            _decision_entry(now, "retry", f"mail server said {code} {text}; retry at {retry_at:%H:%M:%S}"),
+        ]
+        _move(
+            message,
+            expected=Message.Status.SENDING,
+            status=Message.Status.SCHEDULED,
+            send_at=retry_at,
+            smtp_started_at=None,
+            claimed_at=None,
+            reason=f"temporary error {code}: retrying"[:300],
+            decisions=decisions,
+        )
+        report.retried += 1
+        return
+    decisions = [*decisions, _decision_entry(now, "failed", f"mail server said {code} {text}")]
+    _move(
+        message,
+        expected=Message.Status.SENDING,
+        status=Message.Status.FAILED,
+        reason=f"{code} {text}"[:300],
+        decisions=decisions,
+    )
+    report.failed += 1
+
+
+class _SendHistory:
+    """What the guards need about these contacts' past sends, loaded in three queries for a whole chunk."""
+
+    def __init__(self, messages: list[Message], *, now: datetime, window: timedelta):
+        contact_ids = {m.contact_id for m in messages}
+        enrolment_ids = {m.enrolment_id for m in messages}
+        self.recent: dict[int, list[datetime]] = defaultdict(list)
+        for contact_id, sent_at in Message.objects.filter(
+            contact_id__in=contact_ids, status=Message.Status.SENT, sent_at__gt=now - window
+        ).values_list("contact_id", "sent_at"):
+            self.recent[contact_id].append(sent_at)
+        self.stage_counts: dict[tuple[int, str], int] = defaultdict(int)
+        for row in (
+            Message.objects.filter(contact_id__in=contact_ids, status=Message.Status.SENT)
+            .values("contact_id", "enrolment__sequence__funnel_stage")
+            .annotate(n=Count("pk"))
+        ):
+            self.stage_counts[(row["contact_id"], row["enrolment__sequence__funnel_stage"])] = row["n"]
+        self.first_sent: dict[int, datetime] = {
+            row["enrolment_id"]: row["first"]
+            for row in Message.objects.filter(enrolment_id__in=enrolment_ids, status=Message.Status.SENT)
+            .values("enrolment_id")
+            .annotate(first=Min("sent_at"))
+        }
+        self.engaged = set(
+            EmailEvent.objects.filter(
+                message__enrolment_id__in=enrolment_ids,
+                kind__in=[EmailEvent.Kind.OPEN, EmailEvent.Kind.CLICK],
+                machine_open=False,
+            ).values_list("message__enrolment_id", flat=True)
+        )
+
+    def record(self, message: Message, sent_at: datetime) -> None:
+        self.recent[message.contact_id].append(sent_at)
+        self.stage_counts[(message.contact_id, message.enrolment.sequence.funnel_stage)] += 1
+        self.first_sent.setdefault(message.enrolment_id, sent_at)
+
+
+def recover_stuck_messages(*, now: datetime) -> tuple[int, int]:
+    """Messages left in `sending` by a worker that stopped. Returns (put back, marked failed)."""
+    stuck = Message.objects.filter(status=Message.Status.SENDING, claimed_at__lt=now - STUCK_AFTER)
+    put_back = stuck.filter(smtp_started_at__isnull=True).update(
+        status=Message.Status.SCHEDULED, claimed_at=None, reason="worker stopped before sending; rescheduled"
+    )
+    unknown = stuck.filter(smtp_started_at__isnull=False).update(
+        status=Message.Status.FAILED,
+        reason="worker stopped while handing this to the mail server; outcome unknown, not resent to avoid a duplicate",
+    )
+    return put_back, unknown

@@ -1,0 +1,260 @@
+"""Enrolment (shell): fired triggers -> enrolments in matching active sequences -> scheduled messages.
+
+Runs from a beat task every few seconds (the tracking API knows nothing of Celery). Sequence definitions are
+read when a message is scheduled; enrolments record the sequence version they started under (docs/sequences.md
+says what an edit does to enrolments under way).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from django.db import IntegrityError, transaction
+
+from sequences import conditions
+from sequences.models import Account, Contact, Enrolment, Message, Segment, Sequence, Step, TriggerOccurrence
+from sequences.send_timing import LocalHours, SendWindow, compute_send_time
+
+BATCH = 200
+
+
+# --- pure helpers -----------------------------------------------------------------------------------------------
+
+
+def holdout_bucket(sequence_id: int, contact_id: int) -> int:
+    """0-99, fixed for a contact in a sequence: the same person is always on the same side of the holdout."""
+    digest = hashlib.sha256(f"holdout:{sequence_id}:{contact_id}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % 100
+
+
+def enrolment_key(trigger_type: str, trigger_key: str, facts: dict) -> str:
+    """Cart enrolments are keyed by the cart: buying it exits, a new cart is a new enrolment."""
+    cart = facts.get("cart_id")
+    return f"cart:{cart}" if trigger_type == "cart_abandoned" and cart else trigger_key
+
+
+def segment_facts(occurrence: TriggerOccurrence, contact: Contact) -> dict:
+    session = contact.intent_facts or {}
+    return {
+        "trigger": {"type": occurrence.type, "occurred_at": occurrence.occurred_at, **occurrence.facts},
+        "score": {"value": occurrence.score, "tier": occurrence.tier},
+        "contact": {
+            "lifecycle_stage": contact.lifecycle_stage,
+            "email": contact.email,
+            "time_zone": contact.time_zone,
+            "traits": contact.traits,
+            "last_seen_at": contact.last_seen_at,
+        },
+        "session": {
+            "duration_seconds": session.get("session_duration_seconds", 0),
+            "product_dwell_seconds": session.get("product_dwell_seconds", 0),
+            "categories": session.get("categories", []),
+            "category": (session.get("categories") or [""])[0],
+        },
+    }
+
+
+def _hours(start, end) -> LocalHours | None:
+    return LocalHours(start, end) if start is not None and end is not None else None
+
+
+def step_window(step: Step, segment: Segment | None) -> SendWindow:
+    if step.delay_from == Step.DelayFrom.SEGMENT and segment is not None:
+        return SendWindow(
+            timedelta(minutes=segment.delay_min_minutes),
+            timedelta(minutes=segment.delay_max_minutes),
+            _hours(segment.preferred_start, segment.preferred_end) or _hours(step.preferred_start, step.preferred_end),
+        )
+    return SendWindow(
+        timedelta(minutes=step.delay_min_minutes),
+        timedelta(minutes=max(step.delay_min_minutes, step.delay_max_minutes)),
+        _hours(step.preferred_start, step.preferred_end),
+    )
+
+
+def contact_zone(contact: Contact, account: Account) -> ZoneInfo:
+    try:
+        return ZoneInfo(contact.time_zone or account.time_zone)
+    except (ValueError, KeyError):
+        return ZoneInfo("UTC")
+
+
+# --- shell --------------------------------------------------------------------------------------------------------
+
+
+def enrol_pending_triggers(*, now: datetime) -> int:
+    """Match fired, not yet checked trigger occurrences to active sequences. Returns enrolments made."""
+    account = Account.current()
+    made = 0
+    while True:
+        with transaction.atomic():
+            pending = list(
+                TriggerOccurrence.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("contact")
+                .filter(status=TriggerOccurrence.Status.FIRED, enrolment_checked=False)
+                .order_by("detected_at")[:BATCH]
+            )
+            if not pending:
+                return made
+            sequences = _active_sequences({o.type for o in pending})
+            for occurrence in pending:
+                for sequence in sequences.get(occurrence.type, []):
+                    if _enrol(occurrence, sequence, account, now=now):
+                        made += 1
+            TriggerOccurrence.objects.filter(pk__in=[o.pk for o in pending]).update(enrolment_checked=True)
+
+
+def _active_sequences(types: set[str]) -> dict[str, list[Sequence]]:
+    by_type: dict[str, list[Sequence]] = {}
+    query = Sequence.objects.filter(status=Sequence.Status.ACTIVE, entry_trigger__in=types).prefetch_related(
+        "segments", "steps"
+    )
+    for sequence in query:
+        by_type.setdefault(sequence.entry_trigger, []).append(sequence)
+    return by_type
+
+
+def _enrol(occurrence: TriggerOccurrence, sequence: Sequence, account: Account, *, now: datetime) -> bool:
+    contact = occurrence.contact
+    steps = sorted(sequence.steps.all(), key=lambda s: (s.position, s.pk))
+    if not steps:
+        return False
+    facts = segment_facts(occurrence, contact)
+    segments = sorted(sequence.segments.all(), key=lambda s: (s.position, s.pk))
+    segment = next((s for s in segments if conditions.evaluate(s.condition, facts, now=now).result), None)
+    if segments and segment is None:
+        return False
+    key = enrolment_key(occurrence.type, occurrence.key, occurrence.facts)
+    previous = Enrolment.objects.filter(sequence=sequence, contact=contact).order_by("-enrolled_at").first()
+    if previous is not None and not key.startswith("cart:"):
+        if not sequence.allow_reentry:
+            return False
+        if occurrence.occurred_at - previous.enrolled_at < timedelta(days=sequence.reentry_after_days):
+            return False
+    try:
+        with transaction.atomic():
+            enrolment = Enrolment.objects.create(
+                contact=contact,
+                sequence=sequence,
+                sequence_version=sequence.version,
+                segment=segment,
+                trigger=occurrence,
+                key=key,
+                held_out=holdout_bucket(sequence.pk, contact.pk) < sequence.holdout_percent,
+                enrolled_at=now,
+                score=occurrence.score,
+                tier=occurrence.tier,
+            )
+    except IntegrityError:
+        return False  # the same cart (or occurrence) is already enrolled
+    if key.startswith("cart:"):
+        # A newer cart supersedes an older one still under way in this sequence.
+        for older in Enrolment.objects.filter(
+            sequence=sequence, contact=contact, status=Enrolment.Status.ACTIVE
+        ).exclude(pk=enrolment.pk):
+            exit_enrolment(older, reason="a newer cart started a new enrolment", now=now)
+    zone = contact_zone(contact, account)
+    quiet = LocalHours(account.quiet_hours_start, account.quiet_hours_end)
+    if enrolment.held_out:
+        # The control group: every step is computed and kept as withheld, never sent, so lift can be measured.
+        anchor = occurrence.occurred_at
+        for step in steps:
+            timing = compute_send_time(
+                anchor=_anchor(step, occurrence, anchor),
+                window=step_window(step, segment),
+                zone=zone,
+                quiet_hours=quiet,
+                now=now,
+            )
+            Message.objects.create(
+                enrolment=enrolment,
+                step=step,
+                contact=contact,
+                status=Message.Status.WITHHELD,
+                send_at=timing.send_at,
+                priority=occurrence.score,
+                timing_reasons=list(timing.reasons),
+                reason=f"control group ({sequence.holdout_percent}% holdout)",
+                subject=step.subject,
+            )
+            anchor = timing.send_at
+        enrolment.status = Enrolment.Status.COMPLETED
+        enrolment.save(update_fields=["status"])
+        return True
+    schedule_step(enrolment, steps[0], anchor=occurrence.occurred_at, account=account, now=now)
+    return True
+
+
+def _anchor(step: Step, occurrence: TriggerOccurrence, previous_send: datetime) -> datetime:
+    return previous_send if step.delay_from == Step.DelayFrom.PREVIOUS else occurrence.occurred_at
+
+
+def schedule_step(enrolment: Enrolment, step: Step, *, anchor: datetime, account: Account, now: datetime) -> Message:
+    trigger_time = enrolment.trigger.occurred_at if enrolment.trigger else anchor
+    timing = compute_send_time(
+        anchor=anchor if step.delay_from == Step.DelayFrom.PREVIOUS else trigger_time,
+        window=step_window(step, enrolment.segment),
+        zone=contact_zone(enrolment.contact, account),
+        quiet_hours=LocalHours(account.quiet_hours_start, account.quiet_hours_end),
+        now=now,
+    )
+    return Message.objects.create(
+        enrolment=enrolment,
+        step=step,
+        contact=enrolment.contact,
+        send_at=timing.send_at,
+        priority=enrolment.score,
+        timing_reasons=list(timing.reasons),
+        subject=step.subject,
+    )
+
+
+def schedule_next_step(message: Message, *, now: datetime) -> Message | None:
+    """After a step is sent or skipped, schedule the following one, or complete the enrolment."""
+    enrolment = message.enrolment
+    if enrolment.status != Enrolment.Status.ACTIVE:
+        return None
+    steps = list(enrolment.sequence.steps.order_by("position", "pk"))
+    index = next((i for i, s in enumerate(steps) if s.pk == message.step_id), None)
+    if index is None or index + 1 >= len(steps):
+        Enrolment.objects.filter(pk=enrolment.pk, status=Enrolment.Status.ACTIVE).update(
+            status=Enrolment.Status.COMPLETED
+        )
+        return None
+    anchor = message.sent_at or now
+    return schedule_step(enrolment, steps[index + 1], anchor=anchor, account=Account.current(), now=now)
+
+
+def exit_enrolment(enrolment: Enrolment, *, reason: str, now: datetime) -> int:
+    """Exit at once: scheduled messages (also those waiting in a delay) are cancelled. Returns how many."""
+    updated = Enrolment.objects.filter(pk=enrolment.pk, status=Enrolment.Status.ACTIVE).update(
+        status=Enrolment.Status.EXITED, exit_reason=reason[:200], exited_at=now
+    )
+    if not updated:
+        return 0
+    return Message.objects.filter(enrolment=enrolment, status=Message.Status.SCHEDULED).update(
+        status=Message.Status.CANCELLED, reason=f"enrolment exited: {reason}"[:300]
+    )
+
+
+def exit_on_order(*, contact_id: int, cart_ids: set[str], now: datetime) -> int:
+    """An order exits that cart's enrolments; without a cart id, every order-exiting enrolment of the contact."""
+    active = Enrolment.objects.filter(
+        contact_id=contact_id, status=Enrolment.Status.ACTIVE, sequence__exit_on_order=True
+    )
+    if cart_ids:
+        keyed = active.filter(key__in=[f"cart:{cart}" for cart in cart_ids])
+        unkeyed = active.exclude(key__startswith="cart:")
+        targets = list(keyed) + list(unkeyed)
+    else:
+        targets = list(active)
+    return sum(exit_enrolment(enrolment, reason="order completed", now=now) for enrolment in targets)
+
+
+def exit_all_for_contact(*, contact_id: int, reason: str, now: datetime) -> int:
+    return sum(
+        exit_enrolment(enrolment, reason=reason, now=now)
+        for enrolment in Enrolment.objects.filter(contact_id=contact_id, status=Enrolment.Status.ACTIVE)
+    )

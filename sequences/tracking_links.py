@@ -1,0 +1,62 @@
+"""Signed tracking and unsubscribe links. A forged or altered token is refused; a click can only lead to a
+URL the message itself contains (by its index in Message.links), so the redirect cannot be pointed elsewhere."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core import signing
+
+OPEN_SALT = "triggerapp.open"
+CLICK_SALT = "triggerapp.click"
+UNSUBSCRIBE_SALT = "triggerapp.unsubscribe"
+
+
+def base_url() -> str:
+    return settings.PUBLIC_BASE_URL.rstrip("/")
+
+
+def open_token(message_id: int) -> str:
+    return signing.dumps(message_id, salt=OPEN_SALT)
+
+
+def click_token(message_id: int, link_index: int) -> str:
+    return signing.dumps([message_id, link_index], salt=CLICK_SALT)
+
+
+def unsubscribe_token(message_id: int) -> str:
+    return signing.dumps(message_id, salt=UNSUBSCRIBE_SALT)
+
+
+def read_open(token: str) -> int | None:
+    return _read(token, OPEN_SALT, int)
+
+
+def read_click(token: str) -> tuple[int, int] | None:
+    value = _read(token, CLICK_SALT, list)
+    if value is None or len(value) != 2 or not all(isinstance(v, int) for v in value):
+        return None
+    return value[0], value[1]
+
+
+def read_unsubscribe(token: str) -> int | None:
+    return _read(token, UNSUBSCRIBE_SALT, int)
+
+
+def _read(token: str, salt: str, kind: type):
+    try:
+        value = signing.loads(token, salt=salt)
+    except signing.BadSignature:
+        return None
+    return value if isinstance(value, kind) and not isinstance(value, bool) else None
+
+
+def open_url(message_id: int) -> str:
+    return f"{base_url()}/t/o/{open_token(message_id)}.gif"
+
+
+def click_url(message_id: int, link_index: int) -> str:
+    return f"{base_url()}/t/c/{click_token(message_id, link_index)}/"
+
+
+def unsubscribe_url(message_id: int) -> str:
+    return f"{base_url()}/u/{unsubscribe_token(message_id)}/"

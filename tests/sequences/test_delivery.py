@@ -1,0 +1,227 @@
+"""Sequences end to end on PostgreSQL with a real SMTP server: enrolment, sending, exits, retries, races."""
+
+from datetime import time, timedelta
+from threading import Thread
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from sequences.delivery import claim_due_messages, recover_stuck_messages, send_claimed_messages
+from sequences.demo_sequences import load_default_sequences
+from sequences.enrolment import enrol_pending_triggers
+from sequences.models import Account, Contact, Enrolment, Message, Sequence
+from sequences.triggers import detect_quiet_sessions
+from tests.sequences.test_intent_end_to_end import abandoning_session, iso
+
+
+@pytest.fixture
+def cart_sequence(db, stages):
+    load_default_sequences()
+    sequence = Sequence.objects.get(name="Cart abandonment (3 emails)")
+    sequence.holdout_percent = 0
+    sequence.save()
+    # These tests run at any hour: no quiet hours (test_send_timing.py covers them).
+    account = Account.current()
+    account.quiet_hours_start = account.quiet_hours_end = time(0, 0)
+    account.save()
+    return sequence
+
+
+def abandon(tracker, user_id="u-1", minutes_ago=20, email=None):
+    start = timezone.now() - timedelta(minutes=minutes_ago)
+    tracker.post(
+        "batch",
+        abandoning_session(
+            start, user_id=user_id, anonymous_id=f"anon-{user_id}", email=email or f"{user_id}@example.com"
+        ),
+    )
+
+
+def run_pipeline(now=None):
+    now = now or timezone.now()
+    detect_quiet_sessions(now=now)
+    enrol_pending_triggers(now=now)
+    sent = 0
+    while ids := claim_due_messages(now=now):
+        sent += send_claimed_messages(ids, now_fn=lambda: now).sent
+    return sent
+
+
+@pytest.mark.django_db
+def test_an_abandoned_cart_gets_the_first_email_through_smtp(tracker, cart_sequence, smtp_sink):
+    abandon(tracker)
+
+    assert run_pipeline() == 1
+
+    (email,) = smtp_sink.messages
+    assert email["To"] == "u-1@example.com"
+    assert email["Subject"] == "Ada, your cart awaits—complete the purchase"
+    assert email["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert email["List-Unsubscribe"].startswith("<http")
+    assert {part.get_content_type() for part in email.walk()} >= {"text/plain", "text/html"}
+    message = Message.objects.get(status="sent")
+    assert message.links == ["https://shop.example.com/cart"]
+    assert "/t/c/" in email.get_body(("plain",)).get_content()
+    # the next step waits for the evening engagement window
+    follow_up = Message.objects.get(status="scheduled")
+    assert follow_up.step.position == 1
+    assert follow_up.send_at > message.sent_at + timedelta(hours=2) - timedelta(seconds=1)
+
+
+@pytest.mark.django_db
+def test_the_same_cart_never_enrols_twice_and_a_new_cart_does(tracker, cart_sequence, smtp_sink):
+    abandon(tracker)
+    run_pipeline()
+    detect_quiet_sessions(now=timezone.now() + timedelta(minutes=1))
+    enrol_pending_triggers(now=timezone.now())
+    assert Enrolment.objects.count() == 1
+
+    start = timezone.now() - timedelta(minutes=15)
+    tracker.post(
+        "track",
+        {"userId": "u-1", "event": "Product Added", "properties": {"cart_id": "cart-88"}, "timestamp": iso(start)},
+    )
+    run_pipeline(timezone.now() + timedelta(minutes=1))
+
+    assert sorted(Enrolment.objects.values_list("key", "status")) == [
+        ("cart:cart-77", "exited"),
+        ("cart:cart-88", "active"),
+    ]
+
+
+@pytest.mark.django_db
+def test_an_order_exits_at_once_and_cancels_the_waiting_emails(tracker, cart_sequence, smtp_sink):
+    abandon(tracker)
+    run_pipeline()
+    assert Message.objects.filter(status="scheduled").count() == 1
+
+    tracker.post(
+        "track", {"userId": "u-1", "event": "Order Completed", "properties": {"cart_id": "cart-77", "revenue": 249}}
+    )
+
+    enrolment = Enrolment.objects.get()
+    assert (enrolment.status, enrolment.exit_reason) == ("exited", "order completed")
+    assert Message.objects.filter(status="cancelled").count() == 1
+    sent = Message.objects.get(status="sent")
+    conversion = sent.email_events.get(kind="conversion")
+    assert conversion.revenue == 249
+
+
+@pytest.mark.django_db
+def test_unsubscribe_stops_all_further_sends(tracker, cart_sequence, smtp_sink, client):
+    abandon(tracker)
+    run_pipeline()
+    sent = Message.objects.get(status="sent")
+    unsubscribe_url = smtp_sink.messages[0]["List-Unsubscribe"].strip("<>")
+    path = unsubscribe_url.split("://", 1)[1].split("/", 1)[1]
+
+    response = client.post("/" + path, {"List-Unsubscribe": "One-Click"})
+
+    assert response.status_code == 200
+    assert Contact.objects.get().subscription_status == "unsubscribed"
+    assert not Message.objects.filter(status="scheduled").exists()
+    assert sent.email_events.filter(kind="unsubscribe").exists()
+    assert run_pipeline(timezone.now() + timedelta(days=3)) == 0
+
+
+@pytest.mark.django_db
+def test_a_temporary_smtp_failure_is_retried_then_delivered(tracker, cart_sequence, smtp_sink):
+    abandon(tracker)
+    smtp_sink.fail_next = ["451 4.3.0 try again later"]
+
+    assert run_pipeline() == 0
+    message = Message.objects.get(step__position=0)
+    assert (message.status, message.attempts) == ("scheduled", 1)
+    assert "451" in message.decisions[-1]["reason"]
+
+    assert run_pipeline(timezone.now() + timedelta(minutes=1)) == 1
+    assert len(smtp_sink.messages) == 1
+
+
+@pytest.mark.django_db
+def test_a_permanent_smtp_failure_is_final(tracker, cart_sequence, smtp_sink):
+    abandon(tracker)
+    smtp_sink.fail_next = ["550 5.1.1 no such mailbox"]
+
+    run_pipeline()
+
+    message = Message.objects.get(step__position=0)
+    assert message.status == "failed"
+    assert message.reason.startswith("550")
+    assert run_pipeline(timezone.now() + timedelta(hours=1)) == 0
+
+
+@pytest.mark.django_db
+def test_the_holdout_is_withheld_never_sent_but_counted(tracker, cart_sequence, smtp_sink):
+    cart_sequence.holdout_percent = 100
+    cart_sequence.save()
+    abandon(tracker)
+
+    assert run_pipeline(timezone.now() + timedelta(days=3)) == 0
+
+    assert list(Message.objects.order_by("send_at").values_list("status", flat=True)) == ["withheld"] * 3
+    assert smtp_sink.messages == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_racing_over_due_messages_send_each_exactly_once(tracker, cart_sequence, smtp_sink):
+    for n in range(30):
+        abandon(tracker, user_id=f"u-{n}")
+    now = timezone.now()
+    detect_quiet_sessions(now=now)
+    enrol_pending_triggers(now=now)
+    assert Message.objects.filter(status="scheduled", send_at__lte=now).count() == 30
+
+    def worker():
+        try:
+            while ids := claim_due_messages(now=now, limit=7):
+                send_claimed_messages(ids, now_fn=lambda: now)
+        finally:
+            connection.close()
+
+    threads = [Thread(target=worker) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    recipients = [email["To"] for email in smtp_sink.messages]
+    assert len(recipients) == 30
+    assert len(set(recipients)) == 30
+    assert Message.objects.filter(status="sent").count() == 30
+
+
+@pytest.mark.django_db
+def test_a_worker_that_dies_mid_batch_loses_nothing_and_resends_nothing(tracker, cart_sequence, smtp_sink):
+    for n in range(3):
+        abandon(tracker, user_id=f"u-{n}")
+    now = timezone.now()
+    detect_quiet_sessions(now=now)
+    enrol_pending_triggers(now=now)
+    ids = claim_due_messages(now=now)
+    # The worker handed the first message to the mail server, then died before recording the outcome.
+    Message.objects.filter(pk=ids[0]).update(smtp_started_at=now)
+
+    put_back, unknown = recover_stuck_messages(now=now + timedelta(minutes=11))
+
+    assert (put_back, unknown) == (2, 1)
+    assert Message.objects.get(pk=ids[0]).status == "failed"
+    assert "outcome unknown" in Message.objects.get(pk=ids[0]).reason
+    assert run_pipeline(now + timedelta(minutes=12)) == 2
+
+
+@pytest.mark.django_db
+def test_the_frequency_cap_holds_a_fourth_email_in_48_hours(tracker, cart_sequence, smtp_sink):
+    account = Account.current()
+    account.cap_per_48_hours = 1
+    account.save()
+    abandon(tracker)
+    run_pipeline()
+    second = Message.objects.get(status="scheduled")
+
+    run_pipeline(second.send_at + timedelta(seconds=1))
+
+    second.refresh_from_db()
+    assert second.status == "scheduled"
+    assert second.reason.startswith("frequency cap: 1 emails in the last 48 h")

@@ -237,13 +237,26 @@ def _compare(op: str, actual: Any, value: Any, now: datetime | None) -> bool:
 
 
 def _same(left: Any, right: Any) -> bool:
-    if isinstance(left, str) and isinstance(right, str):
-        return left.casefold() == right.casefold()
     if isinstance(left, bool) or isinstance(right, bool):
         return left is right
-    if isinstance(left, (int, float)) and isinstance(right, (int, float)):
-        return float(left) == float(right)
+    if isinstance(left, str) and isinstance(right, str):
+        return left.casefold() == right.casefold()
+    # Sites send numbers as text and marketers type them as numbers (or the reverse): "249" is 249.
+    numbers = _as_number(left), _as_number(right)
+    if None not in numbers:
+        return numbers[0] == numbers[1]
     return left == right
+
+
+def _as_number(value: Any) -> float | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
 
 
 def _orderable(actual: Any, value: Any) -> tuple[Any, Any]:

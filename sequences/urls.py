@@ -1,6 +1,6 @@
 from django.urls import path
 
-from sequences.views import contacts, dashboard, scoring, settings_pages
+from sequences.views import contacts, dashboard, scoring, sequence_pages, settings_pages
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
@@ -10,6 +10,19 @@ urlpatterns = [
     path("scoring/what-if/", scoring.scoring_what_if, name="scoring-what-if"),
     path("scoring/versions/<int:version>/activate/", scoring.scoring_activate, name="scoring-activate"),
     path("triggers/", scoring.trigger_settings, name="trigger-settings"),
+    path("sequences/", sequence_pages.sequence_list, name="sequence-list"),
+    path("sequences/<int:pk>/", sequence_pages.sequence_detail, name="sequence-detail"),
+    path("sequences/<int:pk>/status/", sequence_pages.sequence_status, name="sequence-status"),
+    path("sequences/<int:pk>/steps/add/", sequence_pages.step_add, name="step-add"),
+    path("sequences/<int:pk>/steps/<int:step_pk>/", sequence_pages.step_edit, name="step-edit"),
+    path("sequences/<int:pk>/steps/<int:step_pk>/move/", sequence_pages.step_move, name="step-move"),
+    path("sequences/<int:pk>/steps/<int:step_pk>/delete/", sequence_pages.step_delete, name="step-delete"),
+    path("segments/", sequence_pages.segment_list, name="segment-list"),
+    path("segments/new/", sequence_pages.segment_edit, name="segment-new"),
+    path("segments/<int:pk>/", sequence_pages.segment_edit, name="segment-edit"),
+    path("schedule/", sequence_pages.schedule, name="schedule"),
+    path("outbox/", sequence_pages.outbox, name="outbox"),
+    path("outbox/<int:pk>/", sequence_pages.outbox_email, name="outbox-email"),
     path("settings/write-keys/", settings_pages.write_keys, name="write-keys"),
     path("settings/write-keys/<int:pk>/revoke/", settings_pages.write_key_revoke, name="write-key-revoke"),
     path("settings/rejected-events/", settings_pages.rejected_events, name="rejected-events"),

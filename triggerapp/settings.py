@@ -234,6 +234,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "TriggerTypeEnum": "sequences.models.intent.TriggerType",
+        "EventTypeEnum": "sequences.models.event.EventType",
+    },
 }
 
 # --- Tracking API -------------------------------------------------------------------------------------------

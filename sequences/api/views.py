@@ -2,7 +2,9 @@ from django.db.models import Q
 from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import viewsets
+from rest_framework.decorators import action
 
+from sequences.api.sequence_serializers import ContactMessageSerializer
 from sequences.api.serializers import ContactDetailSerializer, ContactSerializer
 from sequences.contact_search import search_contacts
 from sequences.models import Contact
@@ -30,6 +32,15 @@ class ContactViewSet(viewsets.ReadOnlyModelViewSet):
         if self.action == "list":
             return search_contacts(queryset, self.request.query_params.get("search", ""))
         return queryset
+
+    @extend_schema(responses=ContactMessageSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def messages(self, request, user_id=None):
+        """The contact's messages, newest first, each with its status and the reason it was held or skipped."""
+        contact = self.get_object()
+        messages = contact.messages.select_related("enrolment__sequence", "step").order_by("-send_at")
+        page = self.paginate_queryset(messages)
+        return self.get_paginated_response(ContactMessageSerializer(page, many=True).data)
 
     def get_object(self):
         # A contact is addressed by the site's user id; an anonymous one by one of its anonymous ids.

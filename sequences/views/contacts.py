@@ -58,6 +58,8 @@ def contact_detail(request, pk: int):
         "history": history,
         "tier_changes": [h for h in history if h.tier_changed][-5:][::-1],
         "triggers": contact.triggers.order_by("-occurred_at")[:20],
+        "enrolments": contact.enrolments.select_related("sequence", "segment").order_by("-enrolled_at")[:20],
+        "messages": contact.messages.select_related("enrolment__sequence", "step").order_by("-send_at")[:50],
         "events": events,
         "first_seen_at": min(filter(None, [first_event_at, contact.created_at])),
         # Traits already shown as profile fields are not repeated.

@@ -39,6 +39,19 @@
     return String(value);
   }
 
+  // Any rule -> the widget's shapes: groups are all / any / none-of, and a bare {"not": leaf} becomes a
+  // none-of group holding that leaf (the same meaning).
+  function normalize(node) {
+    if (!node || typeof node !== "object") return {all: []};
+    if (Array.isArray(node.all)) return {all: node.all.map(normalize)};
+    if (Array.isArray(node.any)) return {any: node.any.map(normalize)};
+    if (node.not !== undefined) {
+      const inner = node.not || {};
+      return {not: {any: Array.isArray(inner.any) ? inner.any.map(normalize) : [normalize(inner)]}};
+    }
+    return node;
+  }
+
   function groupKind(node) {
     if (node.all) return "all";
     if (node.any) return "any";
@@ -119,7 +132,8 @@
     const listId = "rb-fields-" + (++lists);
     const datalist = el("datalist", {id: listId});
     for (const f of fields) datalist.append(el("option", {value: f.name.replace(".*", "."), label: f.help}));
-    const root = groupKind(value || {}) ? value : {all: value && value.field ? [value] : []};
+    const normal = normalize(value);
+    const root = groupKind(normal) ? normal : {all: normal.field ? [normal] : []};
     const editor = groupEditor(root, fields, listId, () => onChange(editor.read()), null);
     container.replaceChildren(datalist, editor);
     return {read: () => editor.read()};
@@ -161,7 +175,21 @@
 
   window.RuleBuilder = {mount};
   window.ContextRules = {mount: mountContextRules};
+  function mountSingle(container, hidden, fields) {
+    let value;
+    try { value = JSON.parse(hidden.value || "{}"); } catch (e) { value = {all: []}; }
+    mount(container, {value, fields, onChange: (rule) => {
+      hidden.value = JSON.stringify(rule);
+      hidden.dispatchEvent(new Event("input", {bubbles: true}));
+    }});
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
+    for (const container of document.querySelectorAll("[data-rule-builder]")) {
+      const hidden = document.getElementById(container.dataset.ruleBuilder);
+      const fields = JSON.parse(document.getElementById(container.dataset.fields).textContent);
+      mountSingle(container, hidden, fields);
+    }
     for (const container of document.querySelectorAll("[data-context-rules]")) {
       const hidden = document.getElementById(container.dataset.contextRules);
       const fields = JSON.parse(document.getElementById(container.dataset.fields).textContent);

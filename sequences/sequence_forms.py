@@ -1,0 +1,147 @@
+"""Forms for the sequence builder and segments (delays are edited in hours, stored in minutes)."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from django import forms
+
+from sequences import conditions
+from sequences.models import Segment, Sequence, Step
+
+
+def _hours_field(label: str) -> forms.DecimalField:
+    return forms.DecimalField(label=label, min_value=0, max_value=24 * 60, decimal_places=2, initial=0)
+
+
+class _DelayHoursMixin:
+    """delay_min_hours / delay_max_hours on the form <-> delay_*_minutes on the model."""
+
+    def _init_hours(self) -> None:
+        if self.instance.pk:
+            self.initial["delay_min_hours"] = Decimal(self.instance.delay_min_minutes) / 60
+            self.initial["delay_max_hours"] = Decimal(self.instance.delay_max_minutes) / 60
+
+    def _clean_hours(self, cleaned: dict) -> dict:
+        low, high = cleaned.get("delay_min_hours"), cleaned.get("delay_max_hours")
+        if low is not None and high is not None and high < low:
+            self.add_error("delay_max_hours", "The window's end must not be before its start.")
+        start, end = cleaned.get("preferred_start"), cleaned.get("preferred_end")
+        if (start is None) != (end is None):
+            self.add_error("preferred_end", "Give both ends of the preferred hours, or neither.")
+        return cleaned
+
+    def _apply_hours(self, instance) -> None:
+        instance.delay_min_minutes = int(self.cleaned_data["delay_min_hours"] * 60)
+        instance.delay_max_minutes = int(self.cleaned_data["delay_max_hours"] * 60)
+
+
+class SequenceForm(forms.ModelForm):
+    class Meta:
+        model = Sequence
+        fields = [
+            "name",
+            "entry_trigger",
+            "segments",
+            "funnel_stage",
+            "holdout_percent",
+            "exit_on_order",
+            "allow_reentry",
+            "reentry_after_days",
+        ]
+        widgets = {"segments": forms.CheckboxSelectMultiple}
+        labels = {"holdout_percent": "Holdout (control group) %", "entry_trigger": "Starts when"}
+
+    def clean_holdout_percent(self):
+        value = self.cleaned_data["holdout_percent"]
+        if value > 90:
+            raise forms.ValidationError("Keep at most 90% as control.")
+        return value
+
+
+class StepForm(_DelayHoursMixin, forms.ModelForm):
+    delay_min_hours = _hours_field("Wait at least (hours)")
+    delay_max_hours = _hours_field("and at most (hours)")
+
+    class Meta:
+        model = Step
+        fields = [
+            "name",
+            "delay_from",
+            "preferred_start",
+            "preferred_end",
+            "subject",
+            "body",
+            "reengagement_subject",
+            "reengagement_body",
+        ]
+        labels = {
+            "delay_from": "Counted from",
+            "preferred_start": "Engagement window from (local)",
+            "preferred_end": "until",
+        }
+        widgets = {
+            "preferred_start": forms.TimeInput(attrs={"type": "time"}),
+            "preferred_end": forms.TimeInput(attrs={"type": "time"}),
+            "body": forms.Textarea(attrs={"rows": 5}),
+            "reengagement_body": forms.Textarea(attrs={"rows": 3}),
+        }
+        help_texts = {
+            "subject": "Placeholders: {{ first_name }}, {{ category }}, {{ cart_id }}, {{ content }}.",
+            "reengagement_subject": "Used after the first email got no open or click (engagement decay).",
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._init_hours()
+
+    def clean(self):
+        return self._clean_hours(super().clean())
+
+    def save(self, commit=True):
+        step = super().save(commit=False)
+        self._apply_hours(step)
+        if commit:
+            step.save()
+        return step
+
+
+class SegmentForm(_DelayHoursMixin, forms.ModelForm):
+    delay_min_hours = _hours_field("Send at least (hours after the trigger)")
+    delay_max_hours = _hours_field("and at most (hours)")
+    condition = forms.CharField(widget=forms.HiddenInput, required=False)
+
+    class Meta:
+        model = Segment
+        fields = ["name", "condition", "preferred_start", "preferred_end", "expected_lift", "example_trigger", "notes"]
+        widgets = {
+            "preferred_start": forms.TimeInput(attrs={"type": "time"}),
+            "preferred_end": forms.TimeInput(attrs={"type": "time"}),
+            "notes": forms.Textarea(attrs={"rows": 2}),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._init_hours()
+        self.initial["condition"] = json.dumps(self.instance.condition or {"all": []})
+
+    def clean_condition(self):
+        try:
+            rule = json.loads(self.cleaned_data.get("condition") or "{}") or {"all": []}
+        except json.JSONDecodeError:
+            raise forms.ValidationError("The condition could not be read.") from None
+        problems = conditions.validate(rule)
+        if problems:
+            raise forms.ValidationError(problems)
+        return rule
+
+    def clean(self):
+        return self._clean_hours(super().clean())
+
+    def save(self, commit=True):
+        segment = super().save(commit=False)
+        self._apply_hours(segment)
+        if commit:
+            segment.save()
+        return segment

@@ -33,7 +33,8 @@ def test_an_editor_builds_a_sequence_step_by_step_and_activates_it(client, bob, 
         },
         HTTP_HX_REQUEST="true",
     ).content.decode()
-    assert 'id="steps"' in html and "Thanks, {{ first_name }}" in html
+    assert 'id="steps"' in html
+    assert "Thanks, {{ first_name }}" in html
 
     client.post(f"/sequences/{draft.pk}/status/", {"status": "active"})
 

@@ -6,8 +6,12 @@ engine: nothing in the copy can execute). The dynamic copy work replaces `render
 
 from __future__ import annotations
 
+import base64
 import re
+import secrets
 from dataclasses import dataclass
+from email.header import Header
+from email.utils import formatdate
 from html import escape
 
 from django.conf import settings
@@ -37,12 +41,58 @@ def personal_context(contact, enrolment) -> dict[str, str]:
 
 @dataclass(frozen=True, slots=True)
 class AssembledEmail:
-    email: EmailMultiAlternatives
+    from_email: str
+    to: str
+    subject: str
+    text: str
+    html: str
+    headers: dict[str, str]
     links: list[str]
-    message_id_header: str
+
+    @property
+    def message_id_header(self) -> str:
+        return self.headers["Message-ID"]
+
+    def as_django_email(self) -> EmailMultiAlternatives:
+        """For any Django email backend (django-anymail ESPs, the database outbox)."""
+        email = EmailMultiAlternatives(
+            subject=self.subject, body=self.text, from_email=self.from_email, to=[self.to], headers=dict(self.headers)
+        )
+        email.attach_alternative(self.html, "text/html")
+        return email
+
+    def as_bytes(self) -> bytes:
+        """The MIME message for a raw SMTP send, written out directly: multipart/alternative with base64
+        UTF-8 parts and CRLF line ends. Every header value here is ours (addresses validated on ingest, the
+        subject encoded as an RFC 2047 word), so no general-purpose generator is needed; it is ~10x faster than
+        Django's modern-API message, which matters at hundreds of emails a second (bench/send.py)."""
+        boundary = f"=_{secrets.token_hex(12)}"
+        headers = {
+            "From": self.from_email,
+            "To": self.to,
+            "Subject": Header(self.subject, "utf-8").encode(maxlinelen=998),
+            "Date": formatdate(),
+            "MIME-Version": "1.0",
+            "Content-Type": f'multipart/alternative; boundary="{boundary}"',
+            **self.headers,
+        }
+        lines = [f"{name}: {value}" for name, value in headers.items()]
+        for mimetype, content in (("text/plain", self.text), ("text/html", self.html)):
+            encoded = base64.encodebytes(content.encode("utf-8")).decode("ascii").replace("\n", "\r\n")
+            lines += [
+                "",
+                f"--{boundary}",
+                f'Content-Type: {mimetype}; charset="utf-8"',
+                "Content-Transfer-Encoding: base64",
+                "",
+                encoded.rstrip("\r\n"),
+            ]
+        lines += ["", f"--{boundary}--", ""]
+        return "\r\n".join(lines).encode("ascii")
 
 
 def assemble_email(*, message_pk: int, to: str, from_email: str, subject: str, body: str) -> AssembledEmail:
+    subject = " ".join(subject.split())  # no line breaks: a header cannot be split into two by the copy
     links: list[str] = []
 
     def tracked(match: re.Match) -> str:
@@ -65,19 +115,19 @@ def assemble_email(*, message_pk: int, to: str, from_email: str, subject: str, b
     )
     domain = settings.PUBLIC_BASE_URL.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0] or "triggerapp.local"
     message_id = make_msgid(idstring=f"m{message_pk}", domain=domain)
-    email = EmailMultiAlternatives(
-        subject=subject,
-        body=f"{text_body}\n\n--\nUnsubscribe: {unsubscribe}\n",
+    return AssembledEmail(
         from_email=from_email,
-        to=[to],
+        to=to,
+        subject=subject,
+        text=f"{text_body}\n\n--\nUnsubscribe: {unsubscribe}\n",
+        html=html,
         headers={
             "Message-ID": message_id,
             "List-Unsubscribe": f"<{unsubscribe}>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
         },
+        links=links,
     )
-    email.attach_alternative(html, "text/html")
-    return AssembledEmail(email=email, links=links, message_id_header=message_id)
 
 
 def _linkify(escaped: str, links: list[str], message_pk: int) -> str:

@@ -192,6 +192,13 @@ def _anchor(step: Step, occurrence: TriggerOccurrence, previous_send: datetime) 
 
 
 def schedule_step(enrolment: Enrolment, step: Step, *, anchor: datetime, account: Account, now: datetime) -> Message:
+    message = step_message(enrolment, step, anchor=anchor, account=account, now=now)
+    message.save()
+    return message
+
+
+def step_message(enrolment: Enrolment, step: Step, *, anchor: datetime, account: Account, now: datetime) -> Message:
+    """The (unsaved) message for `step`, its send time computed from the anchor."""
     trigger_time = enrolment.trigger.occurred_at if enrolment.trigger else anchor
     timing = compute_send_time(
         anchor=anchor if step.delay_from == Step.DelayFrom.PREVIOUS else trigger_time,
@@ -200,7 +207,7 @@ def schedule_step(enrolment: Enrolment, step: Step, *, anchor: datetime, account
         quiet_hours=LocalHours(account.quiet_hours_start, account.quiet_hours_end),
         now=now,
     )
-    return Message.objects.create(
+    return Message(
         enrolment=enrolment,
         step=step,
         contact=enrolment.contact,
@@ -225,6 +232,14 @@ def schedule_next_step(message: Message, *, now: datetime) -> Message | None:
         return None
     anchor = message.sent_at or now
     return schedule_step(enrolment, steps[index + 1], anchor=anchor, account=Account.current(), now=now)
+
+
+def next_step_message(message: Message, *, steps: list[Step], account: Account, now: datetime) -> Message | None:
+    """The unsaved message for the step after `message`'s, or None when the sequence is done."""
+    index = next((i for i, s in enumerate(steps) if s.pk == message.step_id), None)
+    if index is None or index + 1 >= len(steps):
+        return None
+    return step_message(message.enrolment, steps[index + 1], anchor=message.sent_at or now, account=account, now=now)
 
 
 def exit_enrolment(enrolment: Enrolment, *, reason: str, now: datetime) -> int:

@@ -1,0 +1,219 @@
+#!/usr/bin/env python
+"""Delivery benchmark: N due messages through the real path into a local SMTP sink.
+
+It migrates a bench PostgreSQL database, creates a one-email sequence and N contacts with one due message each,
+starts an aiosmtpd sink (its own process) and a real Celery worker with beat (Redis broker) on this machine, and
+waits until every message is sent. It prints messages/s and how late sends were behind `send_at` (p50/p99), and,
+measured in the same run against the same sink, a bare smtplib loop over one connection for scale.
+
+    .venv/bin/python bench/send.py                 # 5,000 messages, worker concurrency 2
+    .venv/bin/python bench/send.py --messages 20000 --concurrency 4
+
+Everything stays on 127.0.0.1 and stops by itself (--timeout).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import smtplib
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from email.message import EmailMessage
+from multiprocessing import Event, Process, Value
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DATABASE_URL = os.getenv("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/triggerapp_bench_send")
+BROKER_URL = "redis://127.0.0.1:6379/13"
+GOAL = 500
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def run_sink(port: int, received, ready) -> None:
+    """An SMTP server that accepts and counts (the sink a real MTA would be)."""
+    from aiosmtpd.controller import Controller
+
+    class Counter:
+        async def handle_DATA(self, server, session, envelope):
+            with received.get_lock():
+                received.value += 1
+            return "250 OK"
+
+    controller = Controller(Counter(), hostname="127.0.0.1", port=port)
+    controller.start()
+    ready.set()
+    signal.sigwait({signal.SIGTERM, signal.SIGINT})
+    controller.stop()
+
+
+def env(port: int) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": DATABASE_URL,
+        "CELERY_BROKER_URL": BROKER_URL,
+        "DJANGO_SECRET_KEY": "bench-secret-key-" + "x" * 40,
+        "EMAIL_HOST": "127.0.0.1",
+        "EMAIL_PORT": str(port),
+        "PUBLIC_BASE_URL": "http://127.0.0.1:8000",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+def django_setup(port: int) -> None:
+    os.environ.update(env(port))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "triggerapp.settings")
+    sys.path.insert(0, str(REPO))
+    import django
+
+    django.setup()
+
+
+def prepare(count: int) -> None:
+    from datetime import timedelta
+
+    from django.core.management import call_command
+    from django.db import connection
+    from django.utils import timezone
+
+    from sequences.models import Account, Contact, Enrolment, Message, Sequence, Step
+
+    call_command("migrate", verbosity=0)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE sequences_emailevent, sequences_message, sequences_enrolment, sequences_step, "
+            "sequences_sequence_segments, sequences_sequence, sequences_contact CASCADE"
+        )
+    account = Account.current()
+    account.quiet_hours_start = account.quiet_hours_end = account.quiet_hours_start  # no quiet hours
+    account.cap_per_48_hours = account.cap_per_funnel_stage = 1000
+    account.save()
+    sequence = Sequence.objects.create(name="Bench", entry_trigger="cart_abandoned", status="active", holdout_percent=0)
+    step = Step.objects.create(
+        sequence=sequence,
+        position=0,
+        name="Only",
+        delay_from="trigger",
+        subject="{{ first_name }}, your cart awaits",
+        body="Hi {{ first_name }}, finish here: https://shop.example.com/cart",
+    )
+    long_ago = timezone.now() - timedelta(days=1)
+    contacts = Contact.objects.bulk_create(
+        Contact(user_id=f"bench-{n}", email=f"bench{n}@example.com", first_name=f"Name{n}", last_seen_at=long_ago)
+        for n in range(count)
+    )
+    enrolments = Enrolment.objects.bulk_create(
+        Enrolment(contact=c, sequence=sequence, sequence_version=1, key=f"bench:{c.pk}", enrolled_at=long_ago)
+        for c in contacts
+    )
+    now = timezone.now()
+    Message.objects.bulk_create(
+        Message(enrolment=e, step=step, contact_id=e.contact_id, send_at=now, subject=step.subject) for e in enrolments
+    )
+
+
+def bare_smtplib(port: int, count: int) -> float:
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = "bench@example.com", "sink@example.com", "bare"
+    message.set_content("Hi, finish here: https://shop.example.com/cart")
+    started = time.perf_counter()
+    with smtplib.SMTP("127.0.0.1", port) as smtp:
+        for _ in range(count):
+            smtp.send_message(message)
+    return count / (time.perf_counter() - started)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--messages", type=int, default=5000)
+    parser.add_argument("--concurrency", type=int, default=2, help="Celery worker processes")
+    parser.add_argument("--timeout", type=float, default=600)
+    args = parser.parse_args()
+
+    subprocess.run(
+        ["createdb", "-h", "127.0.0.1", "-U", "postgres", DATABASE_URL.rsplit("/", 1)[1]],
+        capture_output=True,
+        check=False,
+    )
+    port = free_port()
+    received, ready = Value("i", 0), Event()
+    sink = Process(target=run_sink, args=(port, received, ready), daemon=True)
+    sink.start()
+    ready.wait(10)
+    django_setup(port)
+    print(f"preparing {args.messages} due messages...", flush=True)
+    prepare(args.messages)
+    subprocess.run(["redis-cli", "-n", "13", "FLUSHDB"], capture_output=True, check=False)
+
+    from django.db.models import Count, Max, Min
+
+    from sequences.models import Message
+
+    schedule = Path(tempfile.gettempdir()) / f"triggerapp-bench-beat-{os.getpid()}"
+    worker = subprocess.Popen(
+        [
+            str(REPO / ".venv/bin/celery"),
+            "-A",
+            "triggerapp",
+            "worker",
+            "--beat",
+            f"--schedule={schedule}",
+            f"--concurrency={args.concurrency}",
+            "--loglevel=WARNING",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        cwd=REPO,
+        env=env(port),
+        start_new_session=True,
+    )
+    started = time.perf_counter()
+    try:
+        while time.perf_counter() - started < args.timeout:
+            time.sleep(0.5)
+            remaining = Message.objects.exclude(status__in=["sent", "failed", "skipped"]).count()
+            if remaining == 0:
+                break
+        else:
+            print("timed out", flush=True)
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(30)
+    sent = Message.objects.filter(status="sent")
+    span = sent.aggregate(first=Min("claimed_at"), last=Max("sent_at"))
+    lateness = sorted((row["sent_at"] - row["send_at"]).total_seconds() for row in sent.values("sent_at", "send_at"))
+    count = len(lateness)
+    seconds = (span["last"] - span["first"]).total_seconds() if count else float("nan")
+    rate = count / seconds if count else 0.0
+    bare = bare_smtplib(port, min(args.messages, 5000))
+    print(f"messages sent:        {count} of {args.messages} (SMTP sink received {received.value})")
+    others = dict(Message.objects.exclude(status="sent").values_list("status").annotate(n=Count("pk")))
+    print(f"other states:         {others or 'none'}")
+    print(f"delivery rate:        {rate:,.0f} messages/s over {seconds:.1f} s (first claim to last send)")
+    if count:
+        print(
+            f"lateness behind send_at: p50 {statistics.median(lateness):.2f} s, "
+            f"p99 {lateness[min(count - 1, int(count * 0.99))]:.2f} s, max {lateness[-1]:.2f} s"
+        )
+    print(f"bare smtplib, one connection, same sink: {bare:,.0f} messages/s")
+    print(
+        f"goal: {GOAL} messages/s and p99 lateness under 10 s -> "
+        f"{'met' if rate >= GOAL and count and lateness[int(count * 0.99) - 1] < 10 else 'NOT met'}"
+    )
+    os.kill(sink.pid, signal.SIGTERM)
+    sink.join(5)
+    return 0 if count == args.messages else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -11,6 +11,7 @@ import binascii
 import zlib
 from collections.abc import Callable
 from datetime import datetime
+from functools import wraps
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -118,59 +119,61 @@ def _describe(error: PayloadError) -> str:
     return f"{error} (field: {error.field})" if error.field and error.field not in str(error) else str(error)
 
 
-def _single(message_type: str) -> Callable[[HttpRequest], HttpResponse]:
+def _tracking_endpoint(handler: Callable[[HttpRequest, datetime], dict]) -> Callable[[HttpRequest], HttpResponse]:
+    """What every /v1/ endpoint shares: CORS preflight, POST only, JSON errors, Segment's success answer."""
+
     @csrf_exempt
+    @wraps(handler)
     def view(request: HttpRequest) -> HttpResponse:
         if request.method == "OPTIONS":
             return _cors(HttpResponse(status=204))
         if request.method != "POST":
             return TrackingError(405, "Use POST.").response()
-        received_at = timezone.now()
         try:
-            raw = _read_body(request, settings.TRACKING_MAX_EVENT_BYTES)
-            source = _write_key(request, write_key_in_body(raw))
-            try:
-                message = decode_message(raw, message_type)
-                event = _validate(to_incoming_event(message, received_at=received_at))
-            except PayloadError as error:
-                _record_rejections(source, message_type, [(None, _describe(error), raw)])
-                raise TrackingError(400, str(error), error.field) from None
-            ingest_events(source=source, events=[event])
+            body = handler(request, timezone.now())
         except TrackingError as error:
             return error.response()
-        return _cors(JsonResponse({"success": True}))
+        return _cors(JsonResponse(body))
 
-    view.__name__ = f"track_{message_type}"
     return view
 
 
-@csrf_exempt
-def batch(request: HttpRequest) -> HttpResponse:
-    """Valid items are stored; invalid ones are listed by index in the answer and kept as rejected events."""
-    if request.method == "OPTIONS":
-        return _cors(HttpResponse(status=204))
-    if request.method != "POST":
-        return TrackingError(405, "Use POST.").response()
-    received_at = timezone.now()
-    try:
-        raw = _read_body(request, settings.TRACKING_MAX_BATCH_BYTES)
+def _single(message_type: str) -> Callable[[HttpRequest], HttpResponse]:
+    def handle(request: HttpRequest, received_at: datetime) -> dict:
+        raw = _read_body(request, settings.TRACKING_MAX_EVENT_BYTES)
         source = _write_key(request, write_key_in_body(raw))
         try:
-            envelope = decode_batch(raw)
+            message = decode_message(raw, message_type)
+            event = _validate(to_incoming_event(message, received_at=received_at))
         except PayloadError as error:
-            _record_rejections(source, "batch", [(None, _describe(error), raw)])
-            raise TrackingError(400, str(error), error.field or "batch") from None
-        events, rejected = _batch_events(envelope.batch, envelope.sentAt, envelope.context, received_at)
-        if rejected:
-            _record_rejections(source, "batch", rejected)
-        if events:
-            ingest_events(source=source, events=events)
-    except TrackingError as error:
-        return error.response()
+            _record_rejections(source, message_type, [(None, _describe(error), raw)])
+            raise TrackingError(400, str(error), error.field) from None
+        ingest_events(source=source, events=[event])
+        return {"success": True}
+
+    handle.__name__ = f"track_{message_type}"
+    return _tracking_endpoint(handle)
+
+
+@_tracking_endpoint
+def batch(request: HttpRequest, received_at: datetime) -> dict:
+    """Valid items are stored; invalid ones are listed by index in the answer and kept as rejected events."""
+    raw = _read_body(request, settings.TRACKING_MAX_BATCH_BYTES)
+    source = _write_key(request, write_key_in_body(raw))
+    try:
+        envelope = decode_batch(raw)
+    except PayloadError as error:
+        _record_rejections(source, "batch", [(None, _describe(error), raw)])
+        raise TrackingError(400, str(error), error.field or "batch") from None
+    events, rejected = _batch_events(envelope.batch, envelope.sentAt, envelope.context, received_at)
+    if rejected:
+        _record_rejections(source, "batch", rejected)
+    if events:
+        ingest_events(source=source, events=events)
     body: dict = {"success": True}
     if rejected:
         body["rejected"] = [{"index": index, "reason": reason} for index, reason, _ in rejected]
-    return _cors(JsonResponse(body))
+    return body
 
 
 def _batch_events(

@@ -264,11 +264,9 @@ def _orderable(actual: Any, value: Any) -> tuple[Any, Any]:
         return None, None
     if isinstance(actual, (int, float)) and isinstance(value, (int, float)):
         return float(actual), float(value)
-    if isinstance(actual, str) and isinstance(value, (int, float)):
-        try:
-            return float(actual), float(value)
-        except ValueError:
-            return None, None
+    left, right = _as_number(actual), _as_number(value)
+    if left is not None and right is not None:
+        return left, right
     moment, bound = _as_datetime(actual), _as_datetime(value)
     if moment is not None and bound is not None:
         return moment, bound

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from django import forms
@@ -36,7 +37,21 @@ def _parse_pairs(text: str) -> list[list[float]]:
 
 
 def _format_table(table: dict[str, float]) -> str:
-    return "\n".join(f"{name} = {score:g}" for name, score in table.items())
+    # Highest first: PostgreSQL's JSONB keeps no key order, so the display sets one.
+    return "\n".join(
+        f"{name} = {score:g}" for name, score in sorted(table.items(), key=lambda item: (-item[1], item[0]))
+    )
+
+
+def _whole(value):
+    """35.0 -> 35, so a saved version reads like the one it came from."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _whole(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_whole(item) for item in value]
+    return value
 
 
 def _parse_table(text: str, what: str) -> dict[str, float]:
@@ -133,21 +148,23 @@ class ScoringModelForm(forms.Form):
 
     def config(self) -> dict[str, Any]:
         data = self.cleaned_data
-        return {
-            "weights": {f: data[f"weight_{f}"] for f in FACTORS},
-            "session_time": data["session_time"],
-            "product_dwell": data["product_dwell"],
-            "action_depth": {a: data[f"depth_{a}"] for a in ACTIONS},
-            "categories": data["categories"],
-            "default_category": data["default_category"],
-            "past_category_bonus": data["past_category_bonus"],
-            "lifecycle": {slug: data[f"stage_{slug}"] for slug, _ in self.stages},
-            "unknown_stage": data["unknown_stage"],
-            "high_threshold": data["high_threshold"],
-            "medium_threshold": data["medium_threshold"],
-            "half_life_hours": data["half_life_hours"],
-            "context_rules": data["context_rules"],
-        }
+        return _whole(
+            {
+                "weights": {f: data[f"weight_{f}"] for f in FACTORS},
+                "session_time": data["session_time"],
+                "product_dwell": data["product_dwell"],
+                "action_depth": {a: data[f"depth_{a}"] for a in ACTIONS},
+                "categories": data["categories"],
+                "default_category": data["default_category"],
+                "past_category_bonus": data["past_category_bonus"],
+                "lifecycle": {slug: data[f"stage_{slug}"] for slug, _ in self.stages},
+                "unknown_stage": data["unknown_stage"],
+                "high_threshold": data["high_threshold"],
+                "medium_threshold": data["medium_threshold"],
+                "half_life_hours": data["half_life_hours"],
+                "context_rules": data["context_rules"],
+            }
+        )
 
     def clean(self):
         cleaned = super().clean()
@@ -157,8 +174,16 @@ class ScoringModelForm(forms.Form):
             self.parsed = parse_config(self.config())
         except ConfigError as error:
             for message in error.errors:
-                self.add_error(_field_for(message), message)
+                self.add_error(_field_for(message), humanize(message))
         return cleaned
+
+
+def humanize(message: str) -> str:
+    """Configuration paths in a marketer's words: "context_rules[2].name: …" -> "Context rule 3, name: …"."""
+    message = re.sub(r"context_rules\[(\d+)\]\.?", lambda m: f"Context rule {int(m.group(1)) + 1}, ", message)
+    message = message.replace("condition: rule.", "condition ").replace("condition: rule:", "condition:")
+    message = message.replace("weights: ", "Weights ").replace("`", "").replace(", :", ":")
+    return message[0].upper() + message[1:] if message else message
 
 
 def _field_for(message: str) -> str | None:
@@ -196,7 +221,14 @@ class TriggerSettingsForm(forms.Form):
     @classmethod
     def initial_from(cls, settings) -> dict[str, Any]:
         return {
-            "event_actions": "\n".join(f"{name} = {action}" for name, action in settings.event_actions.items()),
+            # In funnel order (JSONB keeps no key order), then by name.
+            "event_actions": "\n".join(
+                f"{name} = {action}"
+                for name, action in sorted(
+                    settings.event_actions.items(),
+                    key=lambda item: (ACTIONS.index(item[1]) if item[1] in ACTIONS else 99, item[0]),
+                )
+            ),
             "page_groups": "\n".join(f"{g['name']} = {g['path_prefix']}" for g in settings.page_groups),
             **{
                 name: getattr(settings, name)

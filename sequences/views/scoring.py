@@ -2,6 +2,7 @@
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import Max
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -39,6 +40,7 @@ def scoring_settings(request):
         "form": form,
         "model": model,
         "versions": ScoringModel.objects.select_related("created_by")[:20],
+        "next_version": (ScoringModel.objects.aggregate(top=Max("version"))["top"] or 0) + 1,
         "rule_fields": rule_fields(),
         "what_if": what_if(draft=active_scoring()[1], now=timezone.now()) if request.method == "GET" else None,
     }
@@ -51,7 +53,7 @@ def scoring_what_if(request):
     """htmx: re-score sample contacts under the form as it stands, without saving anything."""
     model, _ = active_scoring()
     form = _form(model, request.POST)
-    context = {"form": form}
+    context = {"form": form, "weights_total": form.weights_total() if hasattr(form, "cleaned_data") else None}
     if form.is_valid():
         context["what_if"] = what_if(draft=form.parsed, now=timezone.now())
     return render(request, "sequences/scoring_settings.html#what-if", context)

@@ -26,11 +26,20 @@
     return node;
   }
 
-  function scalar(text) {
+  // A value is typed by its field: numbers for number fields, true/false for yes/no fields, and text otherwise,
+  // so a SKU "00123" stays "00123" (the server compares "249" with 249 as equal anyway).
+  function fieldType(fields, name) {
+    const exact = fields.find((f) => f.name === name);
+    if (exact) return exact.type;
+    const wild = fields.find((f) => f.name.endsWith(".*") && name.startsWith(f.name.slice(0, -1)));
+    return wild ? wild.type : "text";
+  }
+
+  function scalar(text, type) {
     const trimmed = text.trim();
-    if (trimmed === "true") return true;
-    if (trimmed === "false") return false;
-    return trimmed !== "" && !isNaN(Number(trimmed)) ? Number(trimmed) : trimmed;
+    if (type === "bool") return trimmed === "true" ? true : trimmed === "false" ? false : trimmed;
+    if (type === "number") return trimmed !== "" && !isNaN(Number(trimmed)) ? Number(trimmed) : trimmed;
+    return trimmed;
   }
 
   function valueText(op, value) {
@@ -84,8 +93,12 @@
     function read() {
       const result = {field: field.value.trim(), op: op.value};
       if (op.value === "within_last") result.value = {amount: Number(amount.value || 0), unit: unit.value};
-      else if (op.value === "in" || op.value === "not_in") result.value = value.value.split(",").map(scalar).filter((v) => v !== "");
-      else if (op.value !== "exists") result.value = scalar(value.value);
+      const type = fieldType(fields, result.field);
+      if (op.value === "in" || op.value === "not_in") {
+        result.value = value.value.split(",").map((v) => scalar(v, type)).filter((v) => v !== "");
+      } else if (op.value !== "exists") {
+        result.value = scalar(value.value, ["gt", "gte", "lt", "lte"].includes(op.value) && type !== "datetime" ? "number" : type);
+      }
       return result;
     }
     function layout() {

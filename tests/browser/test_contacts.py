@@ -81,6 +81,8 @@ def test_contact_timeline_shows_profile_and_sessions_newest_first(
 
     log_in("charlie")
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Contacts").click()
+    page.wait_for_url("**/contacts/")
+    page.wait_for_load_state("load")  # htmx must be listening before we type
     page.locator("#contact-search").press_sequentially("lovelace")
     results = page.locator("#results")
     expect(results.locator("tbody tr")).to_have_count(1)

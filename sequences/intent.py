@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from django.db.models import Count
 
+from sequences.bulk_update import update_rows
 from sequences.intent_scoring import IntentScore, ScoringFacts, score_intent
 from sequences.models import (
     Contact,
@@ -160,8 +161,10 @@ def update_intent(*, contacts: dict[int, Contact], events: Iterable[NewEvent]) -
         history.append(_score(contact, session, event, action, config, model, download_counts.get(contact_id, 0)))
 
     SessionSummary.objects.bulk_create(new_summaries)
-    SessionSummary.objects.bulk_update(
-        sorted(changed_summaries, key=lambda s: s.pk), ["facts", "started_at", "last_event_at", "quiet_checked"]
+    update_rows(
+        SessionSummary,
+        sorted(changed_summaries, key=lambda s: s.pk),
+        ["facts", "started_at", "last_event_at", "quiet_checked"],
     )
     ScoreHistory.objects.bulk_create(history)
     return IntentUpdate(found, orders)

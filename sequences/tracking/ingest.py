@@ -15,6 +15,7 @@ from datetime import timedelta
 from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 
+from sequences.bulk_update import update_rows
 from sequences.contacts import apply_profile_update, contact_merge
 from sequences.conversions import record_orders
 from sequences.intent import CONTACT_INTENT_FIELDS, NewEvent, update_intent
@@ -244,7 +245,7 @@ def _ingest(source: WriteKey, events: list[IncomingEvent]) -> IngestResult:
     )
     # Sorted by key so concurrent batches lock contacts in the same order (no deadlock cycle).
     contacts = sorted(resolver.touched.values(), key=lambda c: c.pk)
-    Contact.objects.bulk_update(contacts, CONTACT_FIELDS_UPDATED)
+    update_rows(Contact, contacts, CONTACT_FIELDS_UPDATED)
     now = timezone.now()
     record_triggers(update.triggers, now=now)
     if update.orders:

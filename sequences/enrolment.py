@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from django.db import IntegrityError, transaction
 
 from sequences import conditions
+from sequences.email_assembly import personal_context, render_copy
 from sequences.models import Account, Contact, Enrolment, Message, Segment, Sequence, Step, TriggerOccurrence
 from sequences.send_timing import LocalHours, SendWindow, compute_send_time
 
@@ -214,7 +215,8 @@ def step_message(enrolment: Enrolment, step: Step, *, anchor: datetime, account:
         send_at=timing.send_at,
         priority=enrolment.score,
         timing_reasons=list(timing.reasons),
-        subject=step.subject,
+        # What the contact will read (copy is rendered again at send time, in case it changes meanwhile).
+        subject=render_copy(step.subject, personal_context(enrolment.contact, enrolment))[:300],
     )
 
 
@@ -273,3 +275,30 @@ def exit_all_for_contact(*, contact_id: int, reason: str, now: datetime) -> int:
         exit_enrolment(enrolment, reason=reason, now=now)
         for enrolment in Enrolment.objects.filter(contact_id=contact_id, status=Enrolment.Status.ACTIVE)
     )
+
+
+def remove_step(step: Step, *, now: datetime) -> None:
+    """Take a step out of its sequence. Sent emails stay as history; enrolments waiting for this step move on to
+    the next step (scheduled from now) or complete."""
+    with transaction.atomic():
+        following = Step.objects.filter(sequence_id=step.sequence_id, position__gt=step.position).exclude(pk=step.pk)
+        next_step = following.order_by("position", "pk").first()
+        account = Account.current()
+        waiting = Message.objects.filter(step=step, status=Message.Status.SCHEDULED).select_related(
+            "enrolment__contact", "enrolment__segment", "enrolment__trigger"
+        )
+        for message in waiting:
+            cancelled = Message.objects.filter(pk=message.pk, status=Message.Status.SCHEDULED).update(
+                status=Message.Status.CANCELLED, reason="the step was removed from the sequence"
+            )
+            if not cancelled or message.enrolment.status != Enrolment.Status.ACTIVE:
+                continue
+            if next_step is None:
+                Enrolment.objects.filter(pk=message.enrolment_id).update(status=Enrolment.Status.COMPLETED)
+            else:
+                schedule_step(message.enrolment, next_step, anchor=now, account=account, now=now)
+        Step.all_objects.filter(pk=step.pk).update(removed_at=now)
+        for position, remaining in enumerate(
+            Step.objects.filter(sequence_id=step.sequence_id).order_by("position", "pk")
+        ):
+            Step.objects.filter(pk=remaining.pk).update(position=position)

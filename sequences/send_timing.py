@@ -108,7 +108,7 @@ def compute_send_time(
     earliest = anchor + window.delay_min
     latest = anchor + window.delay_max
     start = max(earliest, now)
-    if now > earliest:
+    if now > earliest and window.delay_max > timedelta(0):
         reasons.append("the window had already opened: as soon as allowed")
     if window.delay_min == window.delay_max == timedelta(0):
         reasons.append("sent at once after the trigger")
@@ -119,14 +119,15 @@ def compute_send_time(
     send_at = _next_allowed(start, zone, quiet_hours, window.preferred_hours)
     if window.preferred_hours is not None:
         if send_at <= latest + timedelta(days=1):
-            reasons.append(f"in the preferred local hours {window.preferred_hours}")
+            reasons.append(f"in the engagement window {window.preferred_hours} local")
         else:
             send_at = _next_allowed(start, zone, quiet_hours, None)
-            reasons.append(f"preferred hours {window.preferred_hours} could not be met in time")
+            reasons.append(f"the engagement window {window.preferred_hours} could not be met in time")
     start_local = _local(start, zone).timetz().replace(tzinfo=None)
     if send_at > _local(start, zone) and quiet_hours is not None and quiet_hours.contains(start_local):
         reasons.append(f"held for quiet hours ({quiet_hours} local) until {send_at:%a %H:%M %Z}")
-    if send_at > latest and not any("quiet" in r for r in reasons):
+    late = send_at > latest + timedelta(minutes=1) and window.delay_max > timedelta(0)
+    if late and window.preferred_hours is None and not any("quiet" in r for r in reasons):
         reasons.append("after the window's end")
     return SendTime(send_at=send_at.astimezone(ZoneInfo("UTC")), reasons=tuple(reasons))
 

@@ -63,6 +63,18 @@ class SequenceForm(forms.ModelForm):
 class StepForm(_DelayHoursMixin, forms.ModelForm):
     delay_min_hours = _hours_field("Wait at least (hours)")
     delay_max_hours = _hours_field("and at most (hours)")
+    field_order = [
+        "name",
+        "delay_from",
+        "delay_min_hours",
+        "delay_max_hours",
+        "preferred_start",
+        "preferred_end",
+        "subject",
+        "body",
+        "reengagement_subject",
+        "reengagement_body",
+    ]
 
     class Meta:
         model = Step
@@ -88,6 +100,8 @@ class StepForm(_DelayHoursMixin, forms.ModelForm):
             "reengagement_body": forms.Textarea(attrs={"rows": 3}),
         }
         help_texts = {
+            "preferred_start": "Optional: send only inside these local hours, e.g. 19:00 to 21:00.",
+            "preferred_end": "",
             "subject": "Placeholders: {{ first_name }}, {{ category }}, {{ cart_id }}, {{ content }}.",
             "reengagement_subject": "Used after the first email got no open or click (engagement decay).",
         }

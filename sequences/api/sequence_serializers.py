@@ -1,7 +1,9 @@
 from django.db import transaction
+from django.utils import timezone
 from rest_framework import serializers
 
 from sequences import conditions
+from sequences.enrolment import remove_step
 from sequences.models import Message, Segment, Sequence, Step
 from sequences.sequence_rules import activation_problems
 
@@ -139,11 +141,8 @@ def replace_steps(sequence: Sequence, steps: list[dict]) -> None:
         step.position = position
         step.save()
         keep.append(step.pk)
-    removed = sequence.steps.exclude(pk__in=keep)
-    Message.objects.filter(step__in=removed, status=Message.Status.SCHEDULED).update(
-        status=Message.Status.CANCELLED, reason="the step was removed from the sequence"
-    )
-    removed.delete()
+    for step in sequence.steps.exclude(pk__in=keep):
+        remove_step(step, now=timezone.now())
 
 
 class ContactMessageSerializer(serializers.ModelSerializer):

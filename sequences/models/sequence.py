@@ -60,6 +60,13 @@ class Sequence(models.Model):
         return self.name
 
 
+class LiveStepManager(models.Manager):
+    """Steps still in the sequence. Removed steps are kept (their sent emails are history) but not used."""
+
+    def get_queryset(self):
+        return super().get_queryset().filter(removed_at__isnull=True)
+
+
 class Step(models.Model):
     class DelayFrom(models.TextChoices):
         SEGMENT = "segment", "the segment's send window"
@@ -78,9 +85,14 @@ class Step(models.Model):
     body = models.TextField(blank=True, default="")
     reengagement_subject = models.CharField(max_length=200, blank=True, default="")
     reengagement_body = models.TextField(blank=True, default="")
+    removed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = LiveStepManager()
+    all_objects = models.Manager()  # noqa: DJ012  (a manager, not a field)
 
     class Meta:
         ordering = ["sequence", "position", "pk"]
+        base_manager_name = "all_objects"
 
     def __str__(self) -> str:
         return f"{self.sequence} #{self.position + 1}"
@@ -127,7 +139,8 @@ class Message(models.Model):
         WITHHELD = "withheld", "Withheld (control group)"
 
     enrolment = models.ForeignKey(Enrolment, on_delete=models.CASCADE, related_name="messages")
-    step = models.ForeignKey(Step, on_delete=models.CASCADE, related_name="messages")
+    # PROTECT: a step is never deleted while emails reference it; the builder removes steps softly.
+    step = models.ForeignKey(Step, on_delete=models.PROTECT, related_name="messages")
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="messages")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.SCHEDULED)
     send_at = models.DateTimeField()

@@ -16,6 +16,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from sequences.enrolment import remove_step
 from sequences.models import Message, OutboxEmail, Segment, Sequence, Step
 from sequences.scoring_forms import rule_fields
 from sequences.sequence_forms import SegmentForm, SequenceForm, StepForm
@@ -60,11 +61,14 @@ def sequence_list(request):
 
 
 def _steps_context(sequence: Sequence, editing: int | None = None, form: StepForm | None = None) -> dict:
+    steps = list(sequence.steps.order_by("position", "pk"))
     return {
         "sequence": sequence,
-        "steps": list(sequence.steps.order_by("position", "pk")),
+        "steps": steps,
         "editing": editing,
         "step_form": form,
+        # Inside the steps partial, so inline edits refresh it.
+        "problems": activation_problems(steps=steps, entry_trigger=sequence.entry_trigger),
     }
 
 
@@ -83,7 +87,6 @@ def sequence_detail(request, pk: int):
     context = {
         **_steps_context(sequence),
         "form": form,
-        "problems": activation_problems(steps=list(sequence.steps.all()), entry_trigger=sequence.entry_trigger),
         "enrolment_counts": dict(sequence.enrolments.values_list("status").annotate(n=Count("pk"))),
     }
     return render(request, "sequences/sequence_detail.html", context)
@@ -92,7 +95,19 @@ def sequence_detail(request, pk: int):
 def _steps_response(request, sequence: Sequence, **extra) -> HttpResponse:
     if request.htmx:
         return render(request, "sequences/sequence_detail.html#steps", _steps_context(sequence, **extra))
+    if extra.get("editing"):
+        return _detail_page(request, sequence, **extra)
     return redirect("sequence-detail", pk=sequence.pk)
+
+
+def _detail_page(request, sequence: Sequence, editing: int | None = None, form: StepForm | None = None):
+    """The whole builder page (for plain form posts and links opened without htmx)."""
+    context = {
+        **_steps_context(sequence, editing, form),
+        "form": SequenceForm(instance=sequence),
+        "enrolment_counts": dict(sequence.enrolments.values_list("status").annotate(n=Count("pk"))),
+    }
+    return render(request, "sequences/sequence_detail.html", context)
 
 
 @role_required(EDITOR)
@@ -105,12 +120,12 @@ def step_add(request, pk: int):
             sequence=sequence,
             position=position,
             name=f"Email {position + 1}",
-            delay_from=Step.DelayFrom.PREVIOUS,
+            delay_from=Step.DelayFrom.PREVIOUS if position else Step.DelayFrom.TRIGGER,
             delay_min_minutes=24 * 60 if position else 0,
             delay_max_minutes=48 * 60 if position else 0,
         )
         _bump(sequence)
-    return _steps_response(request, sequence, editing=step.pk, form=StepForm(instance=step))
+    return _steps_response(request, sequence, editing=step.pk, form=StepForm(instance=step, prefix="step"))
 
 
 @role_required(VIEWER)
@@ -119,16 +134,15 @@ def step_edit(request, pk: int, step_pk: int):
     step = get_object_or_404(Step, pk=step_pk, sequence=sequence)
     if request.method == "POST":
         _require_editor(request)
-        form = StepForm(request.POST, instance=step)
+        form = StepForm(request.POST, instance=step, prefix="step")
         if form.is_valid():
             with transaction.atomic():
                 form.save()
                 _bump(sequence)
             return _steps_response(request, sequence)
-        return render(request, "sequences/sequence_detail.html#steps", _steps_context(sequence, step.pk, form))
-    return render(
-        request, "sequences/sequence_detail.html#steps", _steps_context(sequence, step.pk, StepForm(instance=step))
-    )
+    else:
+        form = StepForm(instance=step, prefix="step")
+    return _steps_response(request, sequence, editing=step.pk, form=form)
 
 
 @role_required(EDITOR)
@@ -153,12 +167,7 @@ def step_delete(request, pk: int, step_pk: int):
     sequence = get_object_or_404(Sequence, pk=pk)
     step = get_object_or_404(Step, pk=step_pk, sequence=sequence)
     with transaction.atomic():
-        Message.objects.filter(step=step, status=Message.Status.SCHEDULED).update(
-            status=Message.Status.CANCELLED, reason="the step was removed from the sequence"
-        )
-        step.delete()
-        for position, remaining in enumerate(sequence.steps.order_by("position", "pk")):
-            Step.objects.filter(pk=remaining.pk).update(position=position)
+        remove_step(step, now=timezone.now())
         _bump(sequence)
     return _steps_response(request, sequence)
 

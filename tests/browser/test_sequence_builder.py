@@ -245,9 +245,8 @@ def test_an_abandoned_cart_gets_the_first_email_and_the_profile_shows_what_comes
     expect(first.locator("td").nth(0)).to_contain_text("sent ")
     following = messages.filter(has_text="Empathy and free shipping")
     expect(following.locator("td").nth(2)).to_have_text("Scheduled")
-    # The builder calls 19:00-21:00 the engagement window; the profile gives it as preferred local hours.
     expect(following.locator("td").nth(3)).to_contain_text("2 h-6 h after")
-    expect(following.locator("td").nth(3)).to_contain_text("in the preferred local hours 19:00-21:00")
+    expect(following.locator("td").nth(3)).to_contain_text("in the engagement window 19:00-21:00 local")
     expect(messages.filter(has_text="Scarcity")).to_have_count(0)  # scheduled only once the second is sent
     plan.screenshot(path=ARTIFACTS / "contact-profile-sequences.png")
 

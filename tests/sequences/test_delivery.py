@@ -225,3 +225,22 @@ def test_the_frequency_cap_holds_a_fourth_email_in_48_hours(tracker, cart_sequen
     second.refresh_from_db()
     assert second.status == "scheduled"
     assert second.reason.startswith("frequency cap: 1 emails in the last 48 h")
+
+
+@pytest.mark.django_db
+def test_removing_a_step_keeps_sent_history_and_moves_waiting_enrolments_on(tracker, cart_sequence, smtp_sink):
+    from sequences.enrolment import remove_step
+
+    abandon(tracker)
+    run_pipeline()
+    first, second = Message.objects.order_by("pk")
+    assert (first.status, second.status) == ("sent", "scheduled")
+
+    remove_step(first.step, now=timezone.now())
+    remove_step(second.step, now=timezone.now())
+
+    assert Message.objects.get(pk=first.pk).status == "sent"  # history stays
+    assert Message.objects.get(pk=second.pk).status == "cancelled"
+    third = Message.objects.get(status="scheduled")
+    assert third.step.name == "Scarcity"
+    assert list(cart_sequence.steps.values_list("name", "position")) == [("Scarcity", 0)]

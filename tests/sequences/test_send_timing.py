@@ -35,7 +35,7 @@ def test_the_case_study_schedule():
     assert local(first.send_at) == datetime(2026, 6, 1, 15, 15)
     assert local(second.send_at) == datetime(2026, 6, 1, 19, 0)
     assert local(third.send_at) == datetime(2026, 6, 2, 12, 0)
-    assert "in the preferred local hours 19:00-21:00" in second.reasons
+    assert "in the engagement window 19:00-21:00 local" in second.reasons
 
 
 def test_a_3am_abandonment_waits_for_morning():

@@ -24,12 +24,12 @@ def test_an_editor_builds_a_sequence_step_by_step_and_activates_it(client, bob, 
     html = client.post(
         f"/sequences/{draft.pk}/steps/{step.pk}/",
         {
-            "name": "Thanks",
-            "delay_from": "trigger",
-            "delay_min_hours": "0",
-            "delay_max_hours": "1",
-            "subject": "Thanks, {{ first_name }}",
-            "body": "Here is your guide: https://example.com/guide",
+            "step-name": "Thanks",
+            "step-delay_from": "trigger",
+            "step-delay_min_hours": "0",
+            "step-delay_max_hours": "1",
+            "step-subject": "Thanks, {{ first_name }}",
+            "step-body": "Here is your guide: https://example.com/guide",
         },
         HTTP_HX_REQUEST="true",
     ).content.decode()
@@ -76,12 +76,12 @@ def test_a_step_form_error_is_shown_inline(client, bob, draft):
     html = client.post(
         f"/sequences/{draft.pk}/steps/{step.pk}/",
         {
-            "name": "x",
-            "delay_from": "previous",
-            "delay_min_hours": "5",
-            "delay_max_hours": "2",
-            "subject": "s",
-            "body": "b",
+            "step-name": "x",
+            "step-delay_from": "previous",
+            "step-delay_min_hours": "5",
+            "step-delay_max_hours": "2",
+            "step-subject": "s",
+            "step-body": "b",
         },
         HTTP_HX_REQUEST="true",
     ).content.decode()

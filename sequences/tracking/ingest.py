@@ -6,13 +6,15 @@ PostgreSQL at a few thousand rows a second (see docs/performance.md).
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import random
 import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db import IntegrityError, OperationalError, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from sequences.bulk_update import update_rows
@@ -149,18 +151,37 @@ class ContactResolver:
                 self.by_anonymous[key] = contact
 
 
-def ingest_events(*, source: WriteKey, events: list[IncomingEvent], attempts: int = 3) -> IngestResult:
+def ingest_events(*, source: WriteKey, events: list[IncomingEvent], attempts: int = 5) -> IngestResult:
     """Store `events` from `source`; a repeated messageId is answered as stored but not stored twice."""
     for attempt in range(1, attempts + 1):
         try:
             with transaction.atomic():
+                _lock_identities(events)
                 return _ingest(source, events)
-        except OperationalError as error:  # deadlock or serialisation failure between concurrent batches
+        except (OperationalError, IntegrityError) as error:
+            # A concurrent batch merged or created one of these contacts first: start again from what is stored.
             if attempt == attempts:
                 raise
             log.warning("ingest retry %s after %s", attempt, error)
-            time.sleep(0.05 * attempt)
+            time.sleep(0.02 * attempt + random.random() * 0.02)  # noqa: S311  (jitter, not security)
     raise AssertionError("unreachable")
+
+
+def _lock_identities(events: list[IncomingEvent]) -> None:
+    """Take a transaction-scoped advisory lock per identity (user id, anonymous id) in the batch, in one sorted
+    order. Batches about the same people then queue instead of deadlocking, and a merge cannot delete a contact
+    another batch is writing events for. Other people's batches are not held up."""
+    if connection.vendor != "postgresql":
+        return
+    keys = {e.user_id for e in events} | {e.anonymous_id for e in events} | {e.previous_id for e in events}
+    keys.discard(None)
+    if not keys:
+        return
+    hashes = sorted(
+        {int.from_bytes(hashlib.blake2b(k.encode(), digest_size=8).digest(), "big", signed=True) for k in keys}
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(%s::bigint[]) AS k", [hashes])
 
 
 def _ingest(source: WriteKey, events: list[IncomingEvent]) -> IngestResult:

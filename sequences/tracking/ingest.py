@@ -52,7 +52,11 @@ class IngestResult:
 
 
 class ContactResolver:
-    """Finds or creates the contact of each message, merging anonymous history into known contacts."""
+    """Finds or creates the contact of each message, merging anonymous history into known contacts.
+
+    The batch's identities are locked (`_lock_identities`), so nobody else creates or merges these contacts
+    meanwhile: new contacts and anonymous ids are gathered in memory and written with one INSERT each in `save`.
+    """
 
     def __init__(self, events: list[IncomingEvent]):
         user_ids = {e.user_id for e in events if e.user_id} | {e.previous_id for e in events if e.previous_id}
@@ -64,9 +68,11 @@ class ContactResolver:
             alias.value: alias.contact
             for alias in AnonymousId.objects.filter(value__in=anonymous_ids).select_related("contact")
         }
+        # Keyed by object identity: new contacts have no pk yet, and Django clears a deleted instance's pk.
         self.touched: dict[int, Contact] = {}
-        # Keyed by object identity: Django clears a deleted instance's pk.
         self.merged_into: dict[int, Contact] = {}
+        self.new_contacts: list[Contact] = []
+        self.new_links: list[tuple[str, Contact]] = []
 
     def final(self, contact: Contact) -> Contact:
         """The contact as it stands after every merge this batch made."""
@@ -84,7 +90,20 @@ class ContactResolver:
                 self._link(event.anonymous_id, contact)
         else:
             contact = self._anonymous(event.anonymous_id)
-        self.touched[contact.pk] = contact
+        self.touched[id(contact)] = contact
+        return contact
+
+    def save(self) -> None:
+        """Write the new contacts (primary keys come back from PostgreSQL and SQLite) and anonymous ids."""
+        Contact.objects.bulk_create(self.new_contacts)
+        AnonymousId.objects.bulk_create(
+            [AnonymousId(value=value, contact=self.final(contact)) for value, contact in self.new_links],
+            ignore_conflicts=True,
+        )
+
+    def _new(self, **fields) -> Contact:
+        contact = Contact(**fields)
+        self.new_contacts.append(contact)
         return contact
 
     def _known(self, user_id: str, anonymous_id: str | None = None) -> Contact:
@@ -94,36 +113,19 @@ class ContactResolver:
         # First identify of a visitor we only knew anonymously: the anonymous contact becomes the known one.
         candidate = self.by_anonymous.get(anonymous_id) if anonymous_id else None
         if candidate is not None and candidate.is_anonymous:
-            try:
-                with transaction.atomic():
-                    Contact.objects.filter(pk=candidate.pk, user_id__isnull=True).update(user_id=user_id)
-                candidate.user_id = user_id
-                self.by_user[user_id] = candidate
-                return candidate
-            except IntegrityError:
-                pass  # another request created this user meanwhile; fall through and merge into it
-        contact = self._get_or_create_user(user_id)
+            candidate.user_id = user_id  # saved with the other contact fields at the end of the batch
+            self.by_user[user_id] = candidate
+            return candidate
+        contact = self._new(user_id=user_id)
         self.by_user[user_id] = contact
         return contact
 
-    def _get_or_create_user(self, user_id: str) -> Contact:
-        try:
-            with transaction.atomic():
-                return Contact.objects.create(user_id=user_id)
-        except IntegrityError:
-            return Contact.objects.get(user_id=user_id)
-
     def _anonymous(self, anonymous_id: str) -> Contact:
         contact = self.by_anonymous.get(anonymous_id)
-        if contact is not None:
-            return contact
-        try:
-            with transaction.atomic():
-                contact = Contact.objects.create()
-                AnonymousId.objects.create(value=anonymous_id, contact=contact)
-        except IntegrityError:  # created by a concurrent request: use theirs
-            contact = AnonymousId.objects.select_related("contact").get(value=anonymous_id).contact
-        self.by_anonymous[anonymous_id] = contact
+        if contact is None:
+            contact = self._new()
+            self.by_anonymous[anonymous_id] = contact
+            self.new_links.append((anonymous_id, contact))
         return contact
 
     def _link(self, identifier: str, contact: Contact, *, previous_is_user_id: bool = False) -> None:
@@ -132,23 +134,26 @@ class ContactResolver:
         if other is None and previous_is_user_id:
             other = self.by_user.get(identifier)
         if other is None:
-            try:
-                with transaction.atomic():
-                    AnonymousId.objects.create(value=identifier, contact=contact)
-                self.by_anonymous[identifier] = contact
-            except IntegrityError:
-                pass  # linked by a concurrent request; the next batch will see it
+            self.by_anonymous[identifier] = contact
+            self.new_links.append((identifier, contact))
             return
-        if other.pk == contact.pk or not other.is_anonymous:
+        if other is contact or not other.is_anonymous:
             # Another known person on the same device: keep them apart.
             return
-        merged_pk = other.pk
-        contact_merge(source=other, into=contact)
-        self.touched.pop(merged_pk, None)
+        if other.pk is None:
+            # Both are new in this batch: the anonymous one simply becomes this contact.
+            self.new_contacts.remove(other)
+        else:
+            if contact.pk is None:
+                self.new_contacts.remove(contact)
+                contact.save()
+            contact_merge(source=other, into=contact)
+        self.touched.pop(id(other), None)
         self.merged_into[id(other)] = contact
         for key, value in list(self.by_anonymous.items()):
             if value is other:
                 self.by_anonymous[key] = contact
+        self.new_links = [(value, contact if linked is other else linked) for value, linked in self.new_links]
 
 
 def ingest_events(*, source: WriteKey, events: list[IncomingEvent], attempts: int = 5) -> IngestResult:
@@ -198,6 +203,8 @@ def _ingest(source: WriteKey, events: list[IncomingEvent]) -> IngestResult:
     known_stages: set[str] | None = None
     resolver = ContactResolver(fresh)
     resolved = [(event, resolver.resolve(event)) for event in fresh]
+    resolver.save()
+    contacts_by_pk = {contact.pk: contact for contact in resolver.touched.values()}
     per_contact: dict[int, list[IncomingEvent]] = defaultdict(list)
     for event, resolved_contact in resolved:
         contact = resolver.final(resolved_contact)
@@ -212,7 +219,7 @@ def _ingest(source: WriteKey, events: list[IncomingEvent]) -> IngestResult:
 
     rows: list[Event] = []
     for contact_pk, contact_events in per_contact.items():
-        contact = resolver.touched[contact_pk]
+        contact = contacts_by_pk[contact_pk]
         state = (
             SessionState(contact.session_id, contact.session_last_event_at)
             if contact.session_id and contact.session_last_event_at
@@ -249,7 +256,7 @@ def _ingest(source: WriteKey, events: list[IncomingEvent]) -> IngestResult:
 
     Event.objects.bulk_create(rows, ignore_conflicts=True)
     update = update_intent(
-        contacts=resolver.touched,
+        contacts=contacts_by_pk,
         events=(
             NewEvent(
                 contact_id=row.contact_id,
@@ -264,8 +271,7 @@ def _ingest(source: WriteKey, events: list[IncomingEvent]) -> IngestResult:
             for row in rows
         ),
     )
-    # Sorted by key so concurrent batches lock contacts in the same order (no deadlock cycle).
-    contacts = sorted(resolver.touched.values(), key=lambda c: c.pk)
+    contacts = sorted(contacts_by_pk.values(), key=lambda c: c.pk)
     update_rows(Contact, contacts, CONTACT_FIELDS_UPDATED)
     now = timezone.now()
     record_triggers(update.triggers, now=now)

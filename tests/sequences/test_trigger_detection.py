@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from sequences.models.trigger_settings import DEFAULT_EVENT_ACTIONS
-from sequences.session_facts import add_event, event_facts, start_session
+from sequences.session_facts import SessionFacts, add_event, event_facts, start_session
 from sequences.trigger_detection import TriggerRules, event_triggers, lapsed_trigger, quiet_session_triggers
 
 RULES = TriggerRules(page_groups=(("Pricing", "/pricing"),))
@@ -173,3 +173,9 @@ def test_lapsed_after_seven_days_counted_in_real_time_across_dst(zone):
 
     assert trigger.type == "lapsed"
     assert trigger.key == f"lapsed:{last_seen.isoformat()}"
+
+
+def test_session_facts_survive_the_json_round_trip_they_are_stored_in():
+    facts = cart_session(datetime(2026, 6, 1, 14, 0, tzinfo=UTC))
+
+    assert SessionFacts.from_json(facts.to_json()) == facts

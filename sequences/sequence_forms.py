@@ -8,7 +8,7 @@ from decimal import Decimal
 from django import forms
 
 from sequences import conditions
-from sequences.models import Segment, Sequence, Step
+from sequences.models import Account, Segment, Sequence, Step
 
 
 def _hours_field(label: str) -> forms.DecimalField:
@@ -159,3 +159,34 @@ class SegmentForm(_DelayHoursMixin, forms.ModelForm):
         if commit:
             segment.save()
         return segment
+
+
+class SendingRulesForm(forms.ModelForm):
+    """Quiet hours, frequency caps and gates: the account-wide rules every sequence sends under."""
+
+    class Meta:
+        model = Account
+        fields = [
+            "quiet_hours_start",
+            "quiet_hours_end",
+            "cap_per_funnel_stage",
+            "cap_per_48_hours",
+            "decay_wait_hours",
+            "activity_gate_minutes",
+            "attribution_days",
+            "from_email",
+        ]
+        labels = {
+            "quiet_hours_start": "Quiet hours from (contact's local time)",
+            "quiet_hours_end": "until",
+            "cap_per_funnel_stage": "At most this many emails per contact per funnel stage",
+            "cap_per_48_hours": "At most this many emails per contact in any 48 hours",
+            "decay_wait_hours": "Engagement decay: wait (hours) after an unopened first email",
+            "activity_gate_minutes": "Activity gate: minutes of inactivity before emailing",
+            "attribution_days": "Credit an order to an email sent up to (days) before",
+            "from_email": "Sender",
+        }
+        widgets = {
+            "quiet_hours_start": forms.TimeInput(attrs={"type": "time"}),
+            "quiet_hours_end": forms.TimeInput(attrs={"type": "time"}),
+        }

@@ -21,6 +21,7 @@ urlpatterns = [
     path("segments/new/", sequence_pages.segment_edit, name="segment-new"),
     path("segments/<int:pk>/", sequence_pages.segment_edit, name="segment-edit"),
     path("schedule/", sequence_pages.schedule, name="schedule"),
+    path("sending-rules/", sequence_pages.sending_rules, name="sending-rules"),
     path("outbox/", sequence_pages.outbox, name="outbox"),
     path("outbox/<int:pk>/", sequence_pages.outbox_email, name="outbox-email"),
     path("settings/write-keys/", settings_pages.write_keys, name="write-keys"),

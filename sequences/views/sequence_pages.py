@@ -17,9 +17,9 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from sequences.enrolment import remove_step
-from sequences.models import Message, OutboxEmail, Segment, Sequence, Step
+from sequences.models import Account, Message, OutboxEmail, Segment, Sequence, Step
 from sequences.scoring_forms import rule_fields
-from sequences.sequence_forms import SegmentForm, SequenceForm, StepForm
+from sequences.sequence_forms import SegmentForm, SendingRulesForm, SequenceForm, StepForm
 from sequences.sequence_rules import activation_problems
 from triggerapp.roles import EDITOR, VIEWER, has_role, role_required
 
@@ -242,3 +242,15 @@ def outbox(request):
 def outbox_email(request, pk: int):
     email = get_object_or_404(OutboxEmail, pk=pk)
     return render(request, "sequences/outbox_email.html", {"email": email})
+
+
+@role_required(VIEWER)
+def sending_rules(request):
+    form = SendingRulesForm(request.POST or None, instance=Account.current())
+    if request.method == "POST":
+        _require_editor(request)
+        if form.is_valid():
+            form.save()
+            messages.success(request, "Sending rules saved: they apply to the next send decision.")
+            return redirect("sending-rules")
+    return render(request, "sequences/sending_rules.html", {"form": form})

@@ -188,3 +188,33 @@ def test_schedule_shows_upcoming_sends_by_hour(client, charlie, tracker, stages)
 
     assert "Reminder with live chat" in html
     assert 'class="bar"' in html
+
+
+def test_an_editor_sets_caps_and_gates_and_a_viewer_cannot(client, bob, charlie):
+    from sequences.models import Account
+
+    client.force_login(charlie)
+    assert client.post("/sending-rules/", {"cap_per_48_hours": 1}).status_code == 403
+
+    client.force_login(bob)
+    response = client.post(
+        "/sending-rules/",
+        {
+            "quiet_hours_start": "22:00",
+            "quiet_hours_end": "07:30",
+            "cap_per_funnel_stage": 2,
+            "cap_per_48_hours": 5,
+            "decay_wait_hours": 48,
+            "activity_gate_minutes": 10,
+            "attribution_days": 7,
+            "from_email": "",
+        },
+    )
+
+    assert response.status_code == 302
+    account = Account.current()
+    assert (account.cap_per_48_hours, account.quiet_hours_end.isoformat(), account.decay_wait_hours) == (
+        5,
+        "07:30:00",
+        48,
+    )

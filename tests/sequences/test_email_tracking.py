@@ -96,3 +96,44 @@ def test_the_beat_dispatch_and_a_real_worker_deliver_through_smtp(tracker, cart_
 
     assert wait_until(lambda: len(smtp_sink.messages) == 1)
     assert wait_until(lambda: Message.objects.filter(status="sent").count() == 1)
+
+
+@pytest.mark.django_db
+def test_an_esp_bounce_webhook_suppresses_the_contact_and_exits_its_sequences(client, sent, settings):
+    import base64
+    import json
+
+    settings.ANYMAIL = {"WEBHOOK_SECRET": "hook:secret-value"}
+    payload = {
+        "RecordType": "Bounce",
+        "Type": "HardBounce",
+        "TypeCode": 1,
+        "MessageID": sent.message_id_header.strip("<>"),
+        "Email": sent.contact.email,
+        "BouncedAt": "2026-11-29T12:00:00Z",
+        "Description": "The server was unable to deliver your message",
+    }
+
+    response = client.post(
+        "/anymail/postmark/tracking/",
+        data=json.dumps(payload),
+        content_type="application/json",
+        HTTP_AUTHORIZATION="Basic " + base64.b64encode(b"hook:secret-value").decode(),
+    )
+
+    assert response.status_code == 200
+    sent.contact.refresh_from_db()
+    assert sent.contact.subscription_status == "bounced"
+    assert sent.email_events.filter(kind="bounce").exists()
+    assert not Message.objects.filter(status="scheduled").exists()
+
+
+@pytest.mark.django_db
+def test_an_esp_webhook_without_the_secret_is_refused(client, sent, settings):
+    settings.ANYMAIL = {"WEBHOOK_SECRET": "hook:secret-value"}
+
+    response = client.post("/anymail/postmark/tracking/", data="{}", content_type="application/json")
+
+    assert response.status_code in (400, 401, 403)
+    sent.contact.refresh_from_db()
+    assert sent.contact.subscription_status == "subscribed"

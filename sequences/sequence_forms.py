@@ -18,12 +18,14 @@ def _hours_field(label: str) -> forms.DecimalField:
 class _DelayHoursMixin:
     """delay_min_hours / delay_max_hours on the form <-> delay_*_minutes on the model."""
 
-    def _init_hours(self) -> None:
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         if self.instance.pk:
             self.initial["delay_min_hours"] = Decimal(self.instance.delay_min_minutes) / 60
             self.initial["delay_max_hours"] = Decimal(self.instance.delay_max_minutes) / 60
 
-    def _clean_hours(self, cleaned: dict) -> dict:
+    def clean(self):
+        cleaned = super().clean()
         low, high = cleaned.get("delay_min_hours"), cleaned.get("delay_max_hours")
         if low is not None and high is not None and high < low:
             self.add_error("delay_max_hours", "The window's end must not be before its start.")
@@ -32,9 +34,14 @@ class _DelayHoursMixin:
             self.add_error("preferred_end", "Give both ends of the preferred hours, or neither.")
         return cleaned
 
-    def _apply_hours(self, instance) -> None:
+    def save(self, commit=True):
+        instance = super().save(commit=False)
         instance.delay_min_minutes = int(self.cleaned_data["delay_min_hours"] * 60)
         instance.delay_max_minutes = int(self.cleaned_data["delay_max_hours"] * 60)
+        if commit:
+            instance.save()
+            self.save_m2m()
+        return instance
 
 
 class SequenceForm(forms.ModelForm):
@@ -106,20 +113,6 @@ class StepForm(_DelayHoursMixin, forms.ModelForm):
             "reengagement_subject": "Used after the first email got no open or click (engagement decay).",
         }
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._init_hours()
-
-    def clean(self):
-        return self._clean_hours(super().clean())
-
-    def save(self, commit=True):
-        step = super().save(commit=False)
-        self._apply_hours(step)
-        if commit:
-            step.save()
-        return step
-
 
 class SegmentForm(_DelayHoursMixin, forms.ModelForm):
     delay_min_hours = _hours_field("Send at least (hours after the trigger)")
@@ -137,7 +130,6 @@ class SegmentForm(_DelayHoursMixin, forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self._init_hours()
         self.initial["condition"] = json.dumps(self.instance.condition or {"all": []})
 
     def clean_condition(self):
@@ -149,16 +141,6 @@ class SegmentForm(_DelayHoursMixin, forms.ModelForm):
         if problems:
             raise forms.ValidationError(problems)
         return rule
-
-    def clean(self):
-        return self._clean_hours(super().clean())
-
-    def save(self, commit=True):
-        segment = super().save(commit=False)
-        self._apply_hours(segment)
-        if commit:
-            segment.save()
-        return segment
 
 
 class SendingRulesForm(forms.ModelForm):

@@ -19,6 +19,8 @@ from sequences.models import Account, Contact, Enrolment, Message, Segment, Sequ
 from sequences.send_timing import LocalHours, SendWindow, compute_send_time
 
 BATCH = 200
+# A trigger found long after it happened (a historical /v1/import, a backlog) must not start emails about it now.
+STALE_AFTER = timedelta(hours=48)
 
 
 # --- pure helpers -----------------------------------------------------------------------------------------------
@@ -118,6 +120,8 @@ def _active_sequences(types: set[str]) -> dict[str, list[Sequence]]:
 
 
 def _enrol(occurrence: TriggerOccurrence, sequence: Sequence, account: Account, *, now: datetime) -> bool:
+    if now - occurrence.occurred_at > STALE_AFTER:
+        return False
     contact = occurrence.contact
     steps = sorted(sequence.steps.all(), key=lambda s: (s.position, s.pk))
     if not steps:

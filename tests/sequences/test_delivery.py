@@ -244,3 +244,11 @@ def test_removing_a_step_keeps_sent_history_and_moves_waiting_enrolments_on(trac
     third = Message.objects.get(status="scheduled")
     assert third.step.name == "Scarcity"
     assert list(cart_sequence.steps.values_list("name", "position")) == [("Scarcity", 0)]
+
+
+@pytest.mark.django_db
+def test_a_cart_abandoned_days_ago_starts_no_emails_now(tracker, cart_sequence, smtp_sink):
+    abandon(tracker, minutes_ago=3 * 24 * 60)  # e.g. history sent through /v1/import
+
+    assert run_pipeline() == 0
+    assert not Enrolment.objects.exists()

@@ -158,6 +158,7 @@ def test_the_holdout_is_withheld_never_sent_but_counted(tracker, cart_sequence, 
     cart_sequence.save()
     abandon(tracker)
 
+    assert run_pipeline() == 0
     assert run_pipeline(timezone.now() + timedelta(days=3)) == 0
 
     assert list(Message.objects.order_by("send_at").values_list("status", flat=True)) == ["withheld"] * 3

@@ -6,7 +6,7 @@ starts an aiosmtpd sink (its own process) and a real Celery worker with beat (Re
 waits until every message is sent. It prints messages/s and how late sends were behind `send_at` (p50/p99), and,
 measured in the same run against the same sink, a bare smtplib loop over one connection for scale.
 
-    .venv/bin/python bench/send.py                 # 5,000 messages, worker concurrency 2
+    .venv/bin/python bench/send.py                 # 5,000 messages, worker concurrency 4
     .venv/bin/python bench/send.py --messages 20000 --concurrency 4
     .venv/bin/python bench/send.py --messages 6000 --spread 30   # 200 due a second: lateness of a steady load
 
@@ -150,7 +150,9 @@ def bare_smtplib(port: int, count: int) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--messages", type=int, default=5000)
-    parser.add_argument("--concurrency", type=int, default=2, help="Celery worker processes")
+    parser.add_argument(
+        "--concurrency", type=int, default=4, help="Celery worker processes (sending waits on SMTP: 2 per core)"
+    )
     parser.add_argument("--timeout", type=float, default=600)
     parser.add_argument(
         "--spread",

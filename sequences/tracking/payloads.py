@@ -135,14 +135,22 @@ def _decode(decoder: msgspec.json.Decoder, raw: bytes):
         raise PayloadError(str(error), _error_field(error)) from None
     except msgspec.DecodeError as error:
         raise PayloadError(f"Invalid JSON: {error}") from None
+    except RecursionError:
+        raise PayloadError("Invalid JSON: nested too deeply.") from None
 
 
 def decode_batch(raw: bytes) -> Batch:
-    return _decode(_batch_decoder, raw)
+    batch = _decode(_batch_decoder, raw)
+    if batch.context and b"\\u0000" in msgspec.json.encode(batch.context):
+        raise PayloadError("Text must not contain the NUL character (\\u0000).", "context")
+    return batch
 
 
 def decode_message(raw: bytes, expected_type: str | None = None) -> Message:
     """Decode one message; a single-call endpoint (e.g. /v1/track) fixes the type, a batch item names it."""
+    # JSON can carry a NUL character only as this escape; PostgreSQL cannot store it in text or JSON.
+    if b"\\u0000" in raw:
+        raise PayloadError("Text must not contain the NUL character (\\u0000).")
     if expected_type is None:
         try:
             return _decode(_message_decoder, raw)
@@ -158,7 +166,7 @@ def decode_message(raw: bytes, expected_type: str | None = None) -> Message:
 def write_key_in_body(raw: bytes) -> str | None:
     try:
         return _write_key_decoder.decode(raw).writeKey
-    except (msgspec.ValidationError, msgspec.DecodeError):
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
         return None
 
 
@@ -234,9 +242,12 @@ def to_incoming_event(
 
     context = {**batch_context, **message.context} if batch_context else message.context
     sent_at = message.sentAt or batch_sent_at
-    occurred_at = corrected_time(
-        timestamp=message.timestamp or message.originalTimestamp, sent_at=sent_at, received_at=received_at
-    )
+    try:
+        occurred_at = corrected_time(
+            timestamp=message.timestamp or message.originalTimestamp, sent_at=sent_at, received_at=received_at
+        )
+    except OverflowError:
+        raise PayloadError("`timestamp` and `sentAt` are too far apart to be real.", "timestamp") from None
     message_id = _clean_id(message.messageId, "messageId") or f"server-{uuid.uuid4()}"
     properties = dict(getattr(message, "properties", {}))
     if isinstance(message, (Page, Screen)) and message.category:

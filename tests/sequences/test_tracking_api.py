@@ -276,3 +276,37 @@ def test_browsers_may_post_cross_origin(client):
 
     assert response.status_code == 204
     assert response["Access-Control-Allow-Origin"] == "*"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (b'{"userId": "u1", "event": "x", "properties": {"a": "b\\u0000c"}}', "NUL"),
+        (b'{"userId": "u1\\u0000", "event": "x"}', "NUL"),
+        (
+            b'{"userId": "u1", "event": "x", "timestamp": "9999-12-31T23:59:59Z", "sentAt": "0001-01-01T00:00:00Z"}',
+            "too far",
+        ),
+        (b'{"userId": "u1", "event": "x", "properties": {"n": 1e999}}', "out of range"),
+        (b'{"userId": "u1", "event": "x", "properties": ' + b'{"a": ' * 3000 + b"1" + b"}" * 3001, "nested too deeply"),
+    ],
+)
+def test_hostile_payloads_get_a_400_not_a_500(tracker, raw, expected):
+    response = tracker.post("track", None, raw=raw)
+
+    assert response.status_code == 400
+    assert expected in response.json()["error"]
+    assert Event.objects.count() == 0
+
+
+def test_a_hostile_item_in_a_batch_is_rejected_alone(tracker):
+    body = (
+        b'{"batch": [{"type": "track", "userId": "u1", "event": "ok"}, '
+        b'{"type": "track", "userId": "u1", "event": "x\\u0000"}]}'
+    )
+
+    response = tracker.post("batch", None, raw=body)
+
+    assert response.status_code == 200
+    assert [r["index"] for r in response.json()["rejected"]] == [1]
+    assert list(Event.objects.values_list("name", flat=True)) == ["ok"]

@@ -76,7 +76,13 @@ def _percent(label: str, **kwargs) -> forms.FloatField:
 class ScoringModelForm(forms.Form):
     """One field per knob; `config()` assembles the JSON that parse_config validates as a whole."""
 
-    note = forms.CharField(max_length=200, required=False, help_text="What changed and why (kept with the version).")
+    note = forms.CharField(
+        max_length=200,
+        required=False,
+        help_text="What changed and why (kept with the version).",
+        # Shown beside the what-if panel, outside the <form> element it belongs to.
+        widget=forms.TextInput(attrs={"form": "scoring-form"}),
+    )
     high_threshold = _percent("High intent from")
     medium_threshold = _percent("Medium intent from")
     half_life_hours = forms.FloatField(

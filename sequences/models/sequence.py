@@ -152,6 +152,8 @@ class Message(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True)
     smtp_started_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # The next step was scheduled (or the enrolment completed) after this one was sent or skipped.
+    followed_up = models.BooleanField(default=False)
     subject = models.CharField(max_length=300, blank=True, default="")
     variant = models.CharField(max_length=100, blank=True, default="")
     links = models.JSONField(default=list, help_text="The URLs this email contains: the only click targets")
@@ -163,6 +165,9 @@ class Message(models.Model):
             models.Index(fields=["status", "send_at"], name="message_due_idx"),
             models.Index(fields=["contact", "-send_at"], name="message_contact_idx"),
             models.Index(fields=["contact", "sent_at"], condition=Q(status="sent"), name="message_contact_sent_idx"),
+            models.Index(
+                fields=["claimed_at"], condition=Q(status="sent", followed_up=False), name="message_follow_up_idx"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -14,7 +14,7 @@ urlpatterns = [
     path("t/o/<str:token>.gif", email_tracking.open_pixel, name="track-open"),
     path("t/c/<str:token>/", email_tracking.click, name="track-click"),
     path("u/<str:token>/", email_tracking.unsubscribe, name="unsubscribe"),
-    path("anymail/", include("anymail.urls")),
+    path("anymail/", include("triggerapp.esp_webhooks")),
     path("", include("sequences.urls")),
 ]
 

@@ -137,3 +137,17 @@ def test_an_esp_webhook_without_the_secret_is_refused(client, sent, settings):
     assert response.status_code in (400, 401, 403)
     sent.contact.refresh_from_db()
     assert sent.contact.subscription_status == "subscribed"
+
+
+@pytest.mark.django_db
+def test_esp_webhooks_are_off_until_a_secret_is_set(client, sent, settings):
+    import json
+
+    settings.ANYMAIL = {}
+    payload = {"RecordType": "Bounce", "Type": "HardBounce", "MessageID": "x", "Email": sent.contact.email}
+
+    response = client.post("/anymail/postmark/tracking/", data=json.dumps(payload), content_type="application/json")
+
+    assert response.status_code == 404
+    sent.contact.refresh_from_db()
+    assert sent.contact.subscription_status == "subscribed"

@@ -112,7 +112,7 @@ def update_intent(*, contacts: dict[int, Contact], events: Iterable[NewEvent]) -
     download_counts = _recent_downloads(by_contact, download_names)
 
     new_summaries: list[SessionSummary] = []
-    changed_summaries: list[SessionSummary] = []
+    changed_summaries: dict[int, SessionSummary] = {}  # by pk: a list's `in` compared models one by one
     history: list[ScoreHistory] = []
     found: list[tuple[Contact, TriggerCandidate]] = []
     orders: list[NewEvent] = []
@@ -145,8 +145,8 @@ def update_intent(*, contacts: dict[int, Contact], events: Iterable[NewEvent]) -
             else:
                 before = SessionFacts.from_json(summary.facts)
                 after = add_event(before, facts)
-                if summary.pk is not None and summary not in changed_summaries:
-                    changed_summaries.append(summary)
+                if summary.pk is not None:
+                    changed_summaries[summary.pk] = summary
             summary.facts, summary.quiet_checked = after.to_json(), False
             summary.started_at, summary.last_event_at = after.started_at, after.last_event_at
             found.extend(
@@ -163,7 +163,7 @@ def update_intent(*, contacts: dict[int, Contact], events: Iterable[NewEvent]) -
     SessionSummary.objects.bulk_create(new_summaries)
     update_rows(
         SessionSummary,
-        sorted(changed_summaries, key=lambda s: s.pk),
+        [changed_summaries[pk] for pk in sorted(changed_summaries)],
         ["facts", "started_at", "last_event_at", "quiet_checked"],
     )
     ScoreHistory.objects.bulk_create(history)

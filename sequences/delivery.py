@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 CHUNK = 100
 MAX_ATTEMPTS = 5
 STUCK_AFTER = timedelta(minutes=10)
+PAUSED_RECHECK = timedelta(minutes=15)
 TEMPORARY_ERRORS = (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, ConnectionError, socket.timeout, OSError)
 
 
@@ -243,6 +244,27 @@ def _send_one(message, *, rules, history, sender: _Sender, batch: _SentBatch, no
             status=Message.Status.CANCELLED,
             reason=f"enrolment exited: {enrolment.exit_reason}"[:300],
         )
+        return
+    sequence_status = enrolment.sequence.status
+    if sequence_status == "archived":
+        _move(
+            message,
+            expected=Message.Status.SENDING,
+            status=Message.Status.CANCELLED,
+            reason="the sequence was archived",
+        )
+        return
+    if sequence_status != "active":
+        # Paused (or back to draft): the email waits, and goes out once the sequence is active again.
+        _move(
+            message,
+            expected=Message.Status.SENDING,
+            status=Message.Status.SCHEDULED,
+            send_at=now + PAUSED_RECHECK,
+            claimed_at=None,
+            reason=f"the sequence is {sequence_status}",
+        )
+        report.held += 1
         return
     first_sent = history.first_sent.get(enrolment.pk)
     decision = evaluate_guards(

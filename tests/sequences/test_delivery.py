@@ -253,3 +253,27 @@ def test_a_cart_abandoned_days_ago_starts_no_emails_now(tracker, cart_sequence, 
 
     assert run_pipeline() == 0
     assert not Enrolment.objects.exists()
+
+
+@pytest.mark.django_db
+def test_pausing_holds_scheduled_emails_and_archiving_cancels_them(tracker, cart_sequence, smtp_sink):
+    abandon(tracker)
+    detect_quiet_sessions(now=timezone.now())
+    enrol_pending_triggers(now=timezone.now())  # enrolled while active
+    cart_sequence.status = "paused"
+    cart_sequence.save()
+
+    assert run_pipeline() == 0
+    held = Message.objects.get()
+    assert (held.status, held.reason) == ("scheduled", "the sequence is paused")
+
+    cart_sequence.status = "active"
+    cart_sequence.save()
+    assert run_pipeline(held.send_at + timedelta(seconds=1)) == 1
+
+    cart_sequence.status = "archived"
+    cart_sequence.save()
+    follow_up = Message.objects.get(status="scheduled")
+    run_pipeline(follow_up.send_at + timedelta(seconds=1))
+    follow_up.refresh_from_db()
+    assert (follow_up.status, follow_up.reason) == ("cancelled", "the sequence was archived")

@@ -310,3 +310,11 @@ def test_a_hostile_item_in_a_batch_is_rejected_alone(tracker):
     assert response.status_code == 200
     assert [r["index"] for r in response.json()["rejected"]] == [1]
     assert list(Event.objects.values_list("name", flat=True)) == ["ok"]
+
+
+def test_the_callers_ip_is_recorded_unless_the_event_names_one(tracker):
+    tracker.post("track", {"userId": "u1", "event": "a"})
+    tracker.post("track", {"userId": "u1", "event": "b", "context": {"ip": "203.0.113.7"}})
+
+    ips = dict(Event.objects.values_list("name", "context__ip"))
+    assert ips == {"a": "127.0.0.1", "b": "203.0.113.7"}

@@ -17,24 +17,21 @@ from __future__ import annotations
 import logging
 import smtplib
 import socket
-from collections import defaultdict
 from collections.abc import Callable, Iterable
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.utils import parseaddr
 
 from django.conf import settings
-from django.core.mail import mailers
-from django.core.mail.backends.smtp import EmailBackend as SmtpEmailBackend
 from django.db import connection, transaction
-from django.db.models import Count, Min
 from django.utils import timezone
 
 from sequences.email_assembly import assemble_email, personal_context, render_copy
 from sequences.enrolment import next_step_message, schedule_next_step
 from sequences.guards import HOLD, SEND, SKIP, GuardFacts, GuardRules, evaluate_guards
-from sequences.models import Account, EmailEvent, Enrolment, Message, Step
+from sequences.mail_sender import MailSender
+from sequences.models import Account, Enrolment, Message, Step
+from sequences.send_history import SendHistory
 
 log = logging.getLogger(__name__)
 
@@ -117,9 +114,9 @@ def send_claimed_messages(ids: Iterable[int], *, now_fn: Callable[[], datetime] 
         return report
     account = Account.current()
     rules = guard_rules(account)
-    history = _SendHistory(messages, now=now_fn(), window=rules.cap_window)
+    history = SendHistory(messages, now=now_fn(), window=rules.cap_window)
     batch = _SentBatch(account=account)
-    sender = _Sender(account.from_email or settings.DEFAULT_FROM_EMAIL)
+    sender = MailSender(account.from_email or settings.DEFAULT_FROM_EMAIL)
     with _fast_commits():
         try:
             for message in messages:
@@ -155,39 +152,6 @@ def _fast_commits():
         if postgres:
             with connection.cursor() as cursor:
                 cursor.execute("RESET synchronous_commit")
-
-
-class _Sender:
-    """Raw SMTP through the configured SMTP backend's connection (fast path), any other backend otherwise."""
-
-    def __init__(self, from_email: str):
-        self.backend = mailers["default"]
-        self.raw = isinstance(self.backend, SmtpEmailBackend)
-        self.envelope_from = parseaddr(from_email)[1] or from_email
-        self.from_email = from_email
-
-    def send(self, assembled) -> None:
-        raw = None
-        if self.raw:
-            with suppress(UnicodeEncodeError):  # a non-ASCII address needs SMTPUTF8: Django's path handles it
-                raw = assembled.as_bytes()
-        if raw is None:
-            self.backend.send_messages([assembled.as_django_email()])
-            return
-        if self.backend.connection is None:
-            self.backend.open()
-        self.backend.connection.sendmail(self.envelope_from, [assembled.to], raw)
-
-    def reset(self) -> None:
-        """After a connection-level error: drop the connection; the next send opens a new one."""
-        with suppress(Exception):
-            self.backend.close()
-        if self.raw:
-            self.backend.connection = None
-
-    def close(self) -> None:
-        with suppress(Exception):
-            self.backend.close()
 
 
 class _SentBatch:
@@ -234,7 +198,7 @@ class _SentBatch:
         return self.steps[sequence_id]
 
 
-def _send_one(message, *, rules, history, sender: _Sender, batch: _SentBatch, now_fn, report: SendReport) -> None:
+def _send_one(message, *, rules, history, sender: MailSender, batch: _SentBatch, now_fn, report: SendReport) -> None:
     now = now_fn()
     contact, enrolment = message.contact, message.enrolment
     if enrolment.status == Enrolment.Status.EXITED:
@@ -409,44 +373,6 @@ def _failed_send(message, now, code: int, text: str, report: SendReport) -> None
         decisions=decisions,
     )
     report.failed += 1
-
-
-class _SendHistory:
-    """What the guards need about these contacts' past sends, loaded in three queries for a whole chunk."""
-
-    def __init__(self, messages: list[Message], *, now: datetime, window: timedelta):
-        contact_ids = {m.contact_id for m in messages}
-        enrolment_ids = {m.enrolment_id for m in messages}
-        self.recent: dict[int, list[datetime]] = defaultdict(list)
-        for contact_id, sent_at in Message.objects.filter(
-            contact_id__in=contact_ids, status=Message.Status.SENT, sent_at__gt=now - window
-        ).values_list("contact_id", "sent_at"):
-            self.recent[contact_id].append(sent_at)
-        self.stage_counts: dict[tuple[int, str], int] = defaultdict(int)
-        for row in (
-            Message.objects.filter(contact_id__in=contact_ids, status=Message.Status.SENT)
-            .values("contact_id", "enrolment__sequence__funnel_stage")
-            .annotate(n=Count("pk"))
-        ):
-            self.stage_counts[(row["contact_id"], row["enrolment__sequence__funnel_stage"])] = row["n"]
-        self.first_sent: dict[int, datetime] = {
-            row["enrolment_id"]: row["first"]
-            for row in Message.objects.filter(enrolment_id__in=enrolment_ids, status=Message.Status.SENT)
-            .values("enrolment_id")
-            .annotate(first=Min("sent_at"))
-        }
-        self.engaged = set(
-            EmailEvent.objects.filter(
-                message__enrolment_id__in=enrolment_ids,
-                kind__in=[EmailEvent.Kind.OPEN, EmailEvent.Kind.CLICK],
-                machine_open=False,
-            ).values_list("message__enrolment_id", flat=True)
-        )
-
-    def record(self, message: Message, sent_at: datetime) -> None:
-        self.recent[message.contact_id].append(sent_at)
-        self.stage_counts[(message.contact_id, message.enrolment.sequence.funnel_stage)] += 1
-        self.first_sent.setdefault(message.enrolment_id, sent_at)
 
 
 def recover_stuck_messages(*, now: datetime) -> tuple[int, int]:

@@ -6,6 +6,7 @@ Events go through the real tracking pipeline (the same code as /v1/batch), not s
 
 import random
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
@@ -29,6 +30,19 @@ PEOPLE = [
     ("u-1003", "alan@example.com", "Alan", "Turing", "Europe/Berlin", "lead"),
     ("u-1004", "katherine@example.com", "Katherine", "Johnson", "America/Los_Angeles", "opportunity"),
     ("u-1005", "linus@example.com", "Linus", "Pauling", "Asia/Tokyo", "lapsed"),
+]
+# Candidates for the live shopper's time zone, so that the demo's first email is not held for quiet hours.
+DAYTIME_ZONES = [
+    "Europe/London",
+    "America/New_York",
+    "America/Los_Angeles",
+    "Asia/Tokyo",
+    "Australia/Sydney",
+    "Asia/Kolkata",
+    "Europe/Berlin",
+    "America/Sao_Paulo",
+    "Pacific/Auckland",
+    "Asia/Dubai",
 ]
 PRODUCTS = [
     ("sku-hp-01", "Noise-cancelling headphones", "electronics", 249.0),
@@ -124,4 +138,29 @@ class Command(BaseCommand):
                     start + timedelta(minutes=12),
                     properties={"content_id": "guide-2026", "title": "Buyer's guide", "category": "guide"},
                 )
+        # Two, so that the 10% holdout cannot keep every live email out of the outbox.
+        self._live_abandonment(add, now, ("u-1006", "margaret@example.com", "Margaret", "Hamilton"))
+        self._live_abandonment(add, now, ("u-1007", "hedy@example.com", "Hedy", "Lamarr"))
         return events
+
+    def _live_abandonment(self, add, now, person: tuple[str, str, str, str]) -> None:
+        """A shopper who left a full cart 10 minutes ago, somewhere it is daytime now: the running demo's beat
+        finds the abandonment within seconds and the first email reaches the outbox, so every page has
+        something to show on first start."""
+        user, email, first, last = person
+        zone = next((z for z in DAYTIME_ZONES if 9 <= now.astimezone(ZoneInfo(z)).hour < 19), DAYTIME_ZONES[0])
+        start, cart = now - timedelta(minutes=17), {"cart_id": f"cart-{user}", "category": "electronics"}
+        anonymous = f"anon-{user}"
+        context = {"timezone": zone, "page": {"url": "https://shop.example.com/", "path": "/"}}
+        add("page", "Home", None, anonymous, start, context=context)
+        traits = {"email": email, "firstName": first, "lastName": last, "lifecycle_stage": "customer"}
+        add("identify", "", user, anonymous, start + timedelta(seconds=30), traits=traits)
+        headphones = {
+            "product_id": "sku-hp-01",
+            "name": "Noise-cancelling headphones",
+            "category": "electronics",
+            "price": 249.0,
+        }
+        add("track", "Product Viewed", user, anonymous, start + timedelta(minutes=1), properties=headphones)
+        add("track", "Product Added", user, anonymous, start + timedelta(minutes=6), properties={**headphones, **cart})
+        add("track", "Checkout Started", user, anonymous, start + timedelta(minutes=7), properties=cart)

@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 
 from sequences import conditions
 from sequences.email_assembly import personal_context, render_copy
+from sequences.intent import contact_fact_context
 from sequences.models import Account, Contact, Enrolment, Message, Segment, Sequence, Step, TriggerOccurrence
 from sequences.send_timing import LocalHours, SendWindow, compute_send_time
 
@@ -43,13 +44,7 @@ def segment_facts(occurrence: TriggerOccurrence, contact: Contact) -> dict:
     return {
         "trigger": {"type": occurrence.type, "occurred_at": occurrence.occurred_at, **occurrence.facts},
         "score": {"value": occurrence.score, "tier": occurrence.tier},
-        "contact": {
-            "lifecycle_stage": contact.lifecycle_stage,
-            "email": contact.email,
-            "time_zone": contact.time_zone,
-            "traits": contact.traits,
-            "last_seen_at": contact.last_seen_at,
-        },
+        "contact": {**contact_fact_context(contact), "lifecycle_stage": contact.lifecycle_stage},
         "session": {
             "duration_seconds": session.get("session_duration_seconds", 0),
             "product_dwell_seconds": session.get("product_dwell_seconds", 0),
@@ -230,14 +225,14 @@ def schedule_next_step(message: Message, *, now: datetime) -> Message | None:
     if enrolment.status != Enrolment.Status.ACTIVE:
         return None
     steps = list(enrolment.sequence.steps.order_by("position", "pk"))
-    index = next((i for i, s in enumerate(steps) if s.pk == message.step_id), None)
-    if index is None or index + 1 >= len(steps):
+    following = next_step_message(message, steps=steps, account=Account.current(), now=now)
+    if following is None:
         Enrolment.objects.filter(pk=enrolment.pk, status=Enrolment.Status.ACTIVE).update(
             status=Enrolment.Status.COMPLETED
         )
         return None
-    anchor = message.sent_at or now
-    return schedule_step(enrolment, steps[index + 1], anchor=anchor, account=Account.current(), now=now)
+    following.save()
+    return following
 
 
 def next_step_message(message: Message, *, steps: list[Step], account: Account, now: datetime) -> Message | None:

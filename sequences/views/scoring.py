@@ -27,7 +27,7 @@ def _form(model: ScoringModel, data=None) -> ScoringModelForm:
 
 @role_required(VIEWER)
 def scoring_settings(request):
-    model, _ = active_scoring()
+    model, config = active_scoring()
     form = _form(model, request.POST or None)
     if request.method == "POST":
         if not has_role(request.user, EDITOR):
@@ -42,7 +42,7 @@ def scoring_settings(request):
         "versions": ScoringModel.objects.select_related("created_by")[:20],
         "next_version": (ScoringModel.objects.aggregate(top=Max("version"))["top"] or 0) + 1,
         "rule_fields": rule_fields(),
-        "what_if": what_if(draft=active_scoring()[1], now=timezone.now()) if request.method == "GET" else None,
+        "what_if": what_if(draft=config, now=timezone.now()) if request.method == "GET" else None,
     }
     return render(request, "sequences/scoring_settings.html", context)
 

@@ -1,7 +1,7 @@
 """Roles: admin > editor > viewer, stored as Django groups of the same names.
 
 A superuser is an admin. A higher role can do everything a lower one can. Pages use `role_required`,
-the API uses the `IsViewer` / `IsEditor` / `IsAdmin` permission classes; both read `role_of`.
+the API uses the `IsViewer` and `ViewerReadsEditorWrites` permission classes; all read `role_of`.
 """
 
 from collections.abc import Callable
@@ -73,14 +73,6 @@ class _RolePermission(BasePermission):
 
 class IsViewer(_RolePermission):
     needed = VIEWER
-
-
-class IsEditor(_RolePermission):
-    needed = EDITOR
-
-
-class IsAdmin(_RolePermission):
-    needed = ADMIN
 
 
 class ViewerReadsEditorWrites(BasePermission):

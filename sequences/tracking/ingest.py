@@ -48,7 +48,6 @@ CONTACT_FIELDS_UPDATED = [
 class IngestResult:
     stored: int
     duplicates: int
-    contact_ids: frozenset[int]
 
 
 class ContactResolver:
@@ -196,7 +195,7 @@ def _ingest(source: WriteKey, events: list[IncomingEvent]) -> IngestResult:
     seen = set(Event.objects.filter(source=source, message_id__in=list(unique)).values_list("message_id", flat=True))
     fresh = [event for message_id, event in unique.items() if message_id not in seen]
     if not fresh:
-        return IngestResult(stored=0, duplicates=len(events), contact_ids=frozenset())
+        return IngestResult(stored=0, duplicates=len(events))
 
     account = Account.current()
     gap = timedelta(minutes=account.session_gap_minutes)
@@ -279,6 +278,4 @@ def _ingest(source: WriteKey, events: list[IncomingEvent]) -> IngestResult:
         record_orders(update.orders, now=now)
     if any(e.type == "identify" for e in fresh) or resolver.merged_into:
         fire_waiting_triggers([c.pk for c in contacts if c.email], now=now)
-    return IngestResult(
-        stored=len(rows), duplicates=len(events) - len(rows), contact_ids=frozenset(c.pk for c in contacts)
-    )
+    return IngestResult(stored=len(rows), duplicates=len(events) - len(rows))

@@ -65,7 +65,6 @@ def test_a_killed_worker_loses_nothing_and_sends_nothing_twice(tracker, cart_seq
         assert wait_until(lambda: len(sink.recipients) >= 3, timeout=60)
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait(10)
-        sent_by_worker = len(sink.recipients)
         # then recovery reschedules what was never started and refuses to guess about the one in flight
         put_back, unknown = recover_stuck_messages(now=timezone.now() + timedelta(minutes=11))
         later = timezone.now() + timedelta(minutes=12)
@@ -79,7 +78,6 @@ def test_a_killed_worker_loses_nothing_and_sends_nothing_twice(tracker, cart_seq
     assert set(first_emails.values_list("status", flat=True)) <= {"sent", "failed"}
     assert first_emails.filter(status="failed").count() == unknown <= 1
     assert first_emails.filter(status="sent").count() + unknown == 20
-    assert len(sink.recipients) >= sent_by_worker
     assert put_back >= 1, "the worker was killed mid-batch, so some emails had not been started"
     # every first email that went out, including those the killed worker sent, has its follow-up scheduled
     followups = Message.objects.filter(enrolment__in=first_emails.filter(status="sent").values("enrolment"))

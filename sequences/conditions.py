@@ -24,6 +24,10 @@ from typing import Any
 FIELDS: dict[str, tuple[str, str]] = {
     "trigger.type": ("text", "cart_abandoned, content_downloaded, page_exit, form_submitted, long_session, lapsed"),
     "trigger.occurred_at": ("datetime", "When the trigger fired"),
+    "trigger.category": ("text", "Product or content category of the trigger"),
+    "trigger.session_minutes": ("number", "Length of the session that triggered, in minutes"),
+    "trigger.cart_id": ("text", "The abandoned cart"),
+    "trigger.content": ("text", "The content downloaded"),
     "event.name": ("text", "Name of the event being scored, e.g. Product Added"),
     "event.action": ("text", "Funnel action the event maps to, e.g. cart_viewed"),
     "event.properties.*": ("any", "Any property the site sent with the event"),
@@ -43,6 +47,10 @@ FIELDS: dict[str, tuple[str, str]] = {
     "contact.downloads_last_14_days": ("number", "Content downloads in the last 14 days, this one included"),
     "contact.last_seen_at": ("datetime", "Last activity"),
     "contact.traits.*": ("any", "Any trait the site sent with identify"),
+    "product.name": ("text", "The product last viewed or left in the cart"),
+    "product.category": ("text", "Its category, e.g. electronics"),
+    "product.price": ("number", "Its price"),
+    "product.variant": ("text", "The chosen variant or size"),
     "score.value": ("number", "Intent score 0-100"),
     "score.tier": ("text", "high, medium or low"),
 }

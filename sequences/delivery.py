@@ -26,12 +26,16 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from sequences.email_assembly import assemble_email, personal_context, render_copy
+from sequences.copy_rendering import contact_copy_facts, render_for
+from sequences.copy_selection import NoDefaultVariant
+from sequences.copy_templates import CopyTemplateError
+from sequences.email_assembly import assemble_email
 from sequences.enrolment import next_step_message, schedule_next_step
 from sequences.guards import HOLD, SEND, SKIP, GuardFacts, GuardRules, evaluate_guards
 from sequences.mail_sender import MailSender
-from sequences.models import Account, Enrolment, Message, Step
+from sequences.models import Account, CopyVariant, Enrolment, Message, Step
 from sequences.send_history import SendHistory
+from sequences.tracking_links import unsubscribe_url, view_url
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +169,7 @@ class _SentBatch:
         self.account = account
         self.items: list[tuple[Message, datetime]] = []
         self.steps: dict[int, list[Step]] = {}
+        self.copy: dict[int, list[CopyVariant]] = {}
 
     def __len__(self) -> int:
         return len(self.items)
@@ -190,6 +195,12 @@ class _SentBatch:
                 status=Enrolment.Status.COMPLETED
             )
             Message.objects.filter(pk__in=[message.pk for message, _ in items]).update(followed_up=True)
+
+    def variants(self, step_id: int) -> list[CopyVariant]:
+        """A step's copy variants, read once per batch of sends."""
+        if step_id not in self.copy:
+            self.copy[step_id] = list(CopyVariant.objects.filter(step_id=step_id))
+        return self.copy[step_id]
 
     def _steps(self, message: Message) -> list[Step]:
         sequence_id = message.enrolment.sequence_id
@@ -272,25 +283,40 @@ def _send_one(message, *, rules, history, sender: MailSender, batch: _SentBatch,
             Message.objects.filter(pk=message.pk).update(followed_up=True)
         return
     assert decision.action == SEND
-    step = message.step
-    use_reengagement = decision.use_reengagement_copy and bool(step.reengagement_subject or step.reengagement_body)
-    subject_template = step.reengagement_subject if use_reengagement and step.reengagement_subject else step.subject
-    body_template = step.reengagement_body if use_reengagement and step.reengagement_body else step.body
-    context = personal_context(contact, enrolment)
-    subject = render_copy(subject_template, context)[:300]
+    try:
+        rendered = render_for(
+            batch.variants(message.step_id),
+            contact_copy_facts(contact, enrolment.trigger, batch.account),
+            reengagement=decision.use_reengagement_copy,
+            now=now,
+            unsubscribe_url=unsubscribe_url(message.pk),
+            view_in_browser_url=view_url(message.pk),
+        )
+    except (NoDefaultVariant, CopyTemplateError) as error:
+        # Copy is checked when saved, so this is a template saved before a limit changed, or a step emptied
+        # while live: the marketer sees why on the message, and nothing half-rendered goes out.
+        reason = f"copy could not be rendered: {error}"[:300]
+        decisions = [*message.decisions, _decision_entry(now, "failed", reason)]
+        if _move(
+            message, expected=Message.Status.SENDING, status=Message.Status.FAILED, reason=reason, decisions=decisions
+        ):
+            report.failed += 1
+        return
     assembled = assemble_email(
         message_pk=message.pk,
         to=contact.email,
         from_email=sender.from_email,
-        subject=subject,
-        body=render_copy(body_template, context),
+        html=rendered.html,
+        subject=rendered.subject,
+        unsubscribe_url=unsubscribe_url(message.pk),
     )
     # Mark the hand-over first: if this worker dies now, recovery knows the outcome is unknown and never resends.
     if not _mark_started(
         message.pk,
         now=now,
-        subject=subject,
-        variant="re-engagement" if use_reengagement else "default",
+        subject=rendered.subject,
+        variant=rendered.variant,
+        trace=rendered.trace,
         links=assembled.links,
         message_id_header=assembled.message_id_header,
     ):
@@ -322,17 +348,22 @@ def _send_one(message, *, rules, history, sender: MailSender, batch: _SentBatch,
 # building was a visible share of a send (bench/send.py). Both are conditional on the state, like _move.
 _STARTED_SQL = (
     "UPDATE sequences_message SET smtp_started_at = %s, attempts = attempts + 1, subject = %s, variant = %s, "
-    "links = %s, message_id_header = %s WHERE id = %s AND status = 'sending'"
+    "copy_variant_id = %s, copy_trace = %s, links = %s, message_id_header = %s WHERE id = %s AND status = 'sending'"
 )
 _SENT_SQL = (
     "UPDATE sequences_message SET status = 'sent', sent_at = %s, reason = '' WHERE id = %s AND status = 'sending'"
 )
 
 
-def _mark_started(pk: int, *, now, subject: str, variant: str, links: list[str], message_id_header: str) -> bool:
+def _mark_started(
+    pk: int, *, now, subject: str, variant: CopyVariant, trace: list, links: list[str], message_id_header: str
+) -> bool:
     links_param = Message._meta.get_field("links").get_db_prep_save(links, connection)
+    trace_param = Message._meta.get_field("copy_trace").get_db_prep_save(trace, connection)
     with connection.cursor() as cursor:
-        cursor.execute(_STARTED_SQL, [now, subject, variant, links_param, message_id_header, pk])
+        cursor.execute(
+            _STARTED_SQL, [now, subject, variant.name, variant.pk, trace_param, links_param, message_id_header, pk]
+        )
         return cursor.rowcount == 1
 
 

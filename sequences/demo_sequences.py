@@ -6,10 +6,17 @@ from datetime import time
 
 from django.db import transaction
 
-from sequences.models import Segment, Sequence, Step
+from sequences.models import CopyVariant, Segment, Sequence, Step
 
 HOUR = 60
 DAY = 24 * HOUR
+CART_URL = '{{ cart.url|default:"https://shop.example.com/cart" }}'
+CART_OPENING = 'Hi {{ first_name|default:"there" }}, you stopped at {{ product.name|default:"checkout" }}.'
+CART_BODY = (
+    "{% if product.variant or product.size %}Your preferred {{ product.size|default:product.variant }} is still "
+    "available, ready to go.{% else %}Everything you picked is still available, ready to go.{% endif %}\n\n"
+    "Questions? Our team is on live chat now."
+)
 
 SEGMENTS = [
     {
@@ -68,10 +75,48 @@ SEQUENCES = [
             {
                 "name": "Reminder with live chat",
                 "delay_from": "trigger",
-                "subject": "{{ first_name }}, your cart awaits—complete the purchase",
-                "body": "Hi {{ first_name }}, you stopped at checkout. Questions? Our team is on live chat now:\nhttps://shop.example.com/cart",
-                "reengagement_subject": "Still thinking it over, {{ first_name }}?",
-                "reengagement_body": "No pressure: your cart is saved.\nhttps://shop.example.com/cart",
+                "variants": [
+                    {
+                        "name": "Electronics, long session",
+                        "priority": 1,
+                        # The source document's example rule.
+                        "condition": {
+                            "all": [
+                                {"field": "trigger.type", "op": "eq", "value": "cart_abandoned"},
+                                {"field": "session.duration_seconds", "op": "gt", "value": 300},
+                                {"field": "product.category", "op": "eq", "value": "electronics"},
+                            ]
+                        },
+                        "subject": (
+                            '{{ first_name|default:"Hey" }}, your electronics are ready—don’t let them slip away!'
+                        ),
+                        "preheader": 'Your {{ product.name|default:"pick" }} is still in your cart.',
+                        "opening": CART_OPENING,
+                        "body": CART_BODY,
+                        "cta_text": "Claim your discount",
+                        "cta_url": CART_URL,
+                    },
+                    {
+                        "name": "Still thinking (re-engagement)",
+                        "priority": 2,
+                        "reengagement": True,
+                        "subject": 'Still thinking it over, {{ first_name|default:"friend" }}?',
+                        "opening": "No pressure: your cart is saved.",
+                        "body": "Whenever you are ready, it is one click away.",
+                        "cta_text": "Back to my cart",
+                        "cta_url": CART_URL,
+                    },
+                    {
+                        "name": "Default",
+                        "is_default": True,
+                        "subject": ('{{ first_name|default:"Hey" }}, your cart awaits—complete the purchase'),
+                        "preheader": "Questions? Our team is on live chat now.",
+                        "opening": CART_OPENING,
+                        "body": CART_BODY,
+                        "cta_text": "Claim your discount",
+                        "cta_url": CART_URL,
+                    },
+                ],
             },
             {
                 "name": "Empathy and free shipping",
@@ -80,8 +125,17 @@ SEQUENCES = [
                 "delay_max_minutes": 6 * HOUR,
                 "preferred_start": time(19, 0),
                 "preferred_end": time(21, 0),
-                "subject": "Free shipping on your cart, {{ first_name }}",
-                "body": "Choosing takes time. We'll ship your order free:\nhttps://shop.example.com/cart?promo=freeship",
+                "variants": [
+                    {
+                        "name": "Default",
+                        "is_default": True,
+                        "subject": 'Free shipping on your cart, {{ first_name|default:"friend" }}',
+                        "opening": "",
+                        "body": "Choosing takes time. We'll ship your order free.",
+                        "cta_text": "Get free shipping",
+                        "cta_url": "https://shop.example.com/cart?promo=freeship",
+                    }
+                ],
             },
             {
                 "name": "Scarcity",
@@ -90,8 +144,17 @@ SEQUENCES = [
                 "delay_max_minutes": DAY,
                 "preferred_start": time(12, 0),
                 "preferred_end": time(14, 0),
-                "subject": "Only 3 left!",
-                "body": "The items in your cart are selling out.\nhttps://shop.example.com/cart",
+                "variants": [
+                    {
+                        "name": "Default",
+                        "is_default": True,
+                        "subject": "Only 3 left!",
+                        "opening": "",
+                        "body": "The items in your cart are selling out.",
+                        "cta_text": "Complete my order",
+                        "cta_url": "https://shop.example.com/cart",
+                    }
+                ],
             },
         ],
     },
@@ -104,16 +167,37 @@ SEQUENCES = [
             {
                 "name": "Guide follow-up",
                 "delay_from": "segment",
-                "subject": "We’ve saved your guide—check it now",
-                "body": "Hi {{ first_name }}, love how you’re researching {{ content }}.\nhttps://shop.example.com/guides",
+                "variants": [
+                    {
+                        "name": "Default",
+                        "is_default": True,
+                        "subject": "We’ve saved your guide—check it now",
+                        "opening": (
+                            'Hi {{ first_name|default:"there" }}, love how you’re researching '
+                            '{{ trigger.content|default:"this topic" }}.'
+                        ),
+                        "body": "Here is what readers of this guide usually look at next, considering next steps.",
+                        "cta_text": "Read the guide",
+                        "cta_url": "https://shop.example.com/guides",
+                    }
+                ],
             },
             {
                 "name": "Let's finalize",
                 "delay_from": "previous",
                 "delay_min_minutes": 2 * DAY,
                 "delay_max_minutes": 3 * DAY,
-                "subject": "Ready for the next step, {{ first_name }}?",
-                "body": "Let’s finalize:\nhttps://shop.example.com/demo",
+                "variants": [
+                    {
+                        "name": "Default",
+                        "is_default": True,
+                        "subject": 'Ready for the next step, {{ first_name|default:"friend" }}?',
+                        "opening": "",
+                        "body": "You have done the research; a short demo answers the rest.",
+                        "cta_text": "Let’s finalize",
+                        "cta_url": "https://shop.example.com/demo",
+                    }
+                ],
             },
         ],
     },
@@ -126,8 +210,17 @@ SEQUENCES = [
             {
                 "name": "We miss you",
                 "delay_from": "segment",
-                "subject": "We miss you, {{ first_name }}",
-                "body": "Here’s a personal offer to welcome you back:\nhttps://shop.example.com/welcome-back",
+                "variants": [
+                    {
+                        "name": "Default",
+                        "is_default": True,
+                        "subject": 'We miss you, {{ first_name|default:"friend" }}',
+                        "opening": "",
+                        "body": "Here’s a personal offer to welcome you back.",
+                        "cta_text": "See my offer",
+                        "cta_url": "https://shop.example.com/welcome-back",
+                    }
+                ],
             },
             {
                 "name": "Last call",
@@ -136,8 +229,17 @@ SEQUENCES = [
                 "delay_max_minutes": 4 * DAY,
                 "preferred_start": time(10, 0),
                 "preferred_end": time(12, 0),
-                "subject": "Your offer ends soon",
-                "body": "Last chance:\nhttps://shop.example.com/welcome-back",
+                "variants": [
+                    {
+                        "name": "Default",
+                        "is_default": True,
+                        "subject": "Your offer ends soon",
+                        "opening": "",
+                        "body": "Last chance to use your welcome-back offer.",
+                        "cta_text": "Use my offer",
+                        "cta_url": "https://shop.example.com/welcome-back",
+                    }
+                ],
             },
         ],
     },
@@ -158,4 +260,8 @@ def load_default_sequences(*, activate: bool = True) -> None:
             if not created:
                 continue
             sequence.segments.set(Segment.objects.filter(name__in=segment_names))
-            Step.objects.bulk_create(Step(sequence=sequence, position=i, **step) for i, step in enumerate(steps))
+            for position, step_data in enumerate(steps):
+                step_data = dict(step_data)
+                variants = step_data.pop("variants")
+                step = Step.objects.create(sequence=sequence, position=position, **step_data)
+                CopyVariant.objects.bulk_create(CopyVariant(step=step, **variant) for variant in variants)

@@ -1,7 +1,9 @@
-"""Email assembly: personal copy, tracked links, open pixel and one-click unsubscribe headers.
+"""Email assembly: a copy variant rendered in the sandbox, laid out in the brand's responsive HTML, CSS inlined,
+links tracked, open pixel, plain-text part from the HTML, and one-click unsubscribe headers.
 
-Copy here is a step's plain subject and body with {{ name }} placeholders from a fixed context (no template
-engine: nothing in the copy can execute). The dynamic copy work replaces `render_copy` with sandboxed templates.
+Trust boundaries: the copy is marketer-authored (rendered by copy_templates' sandbox, then sanitised with nh3 so
+no script, event handler or javascript: link survives); contact and event data are escaped by the sandbox's
+autoescaping; the layout is ours (a Django template, never editable from the app).
 """
 
 from __future__ import annotations
@@ -12,31 +14,134 @@ import secrets
 from dataclasses import dataclass
 from email.header import Header
 from email.utils import formatdate
-from html import escape
+from html import escape, unescape
 
+import css_inline
+import nh3
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, make_msgid
+from django.template.loader import get_template
+from django.utils.safestring import mark_safe
 
-from sequences.tracking_links import click_url, open_url, unsubscribe_url
+from sequences.copy_templates import render_copy_template
+from sequences.email_text import html_to_text
+from sequences.tracking_links import click_url, open_url
 
-PLACEHOLDER = re.compile(r"\{\{\s*([a-zA-Z_][a-zA-Z0-9_.]*)\s*\}\}")
+BODY_TAGS = {"p", "br", "a", "strong", "b", "em", "i", "u", "ul", "ol", "li", "h2", "h3", "blockquote", "img", "span"}
+OPENING_TAGS = {"strong", "b", "em", "i", "a", "br", "span"}
+ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "width", "height"}}
 URL = re.compile(r"https?://[^\s<>\"')\]]+")
+TAG = re.compile(r"<[a-zA-Z/!]")
+ANCHOR = re.compile(r"<a\b([^>]*?)\bhref=\"([^\"]*)\"([^>]*)>")
+INLINER = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
 
 
-def render_copy(text: str, context: dict[str, str]) -> str:
-    return PLACEHOLDER.sub(lambda match: str(context.get(match.group(1), "")), text)
+@dataclass(frozen=True, slots=True)
+class EmailCopy:
+    """A variant's templates (subject, preheader, opening line, body, call to action)."""
+
+    subject: str
+    preheader: str = ""
+    opening: str = ""
+    body: str = ""
+    cta_text: str = ""
+    cta_url: str = ""
 
 
-def personal_context(contact, enrolment) -> dict[str, str]:
-    trigger = enrolment.trigger.facts if enrolment and enrolment.trigger else {}
-    return {
-        "first_name": contact.first_name or "there",
-        "last_name": contact.last_name,
-        "email": contact.email,
-        "category": str(trigger.get("category", "")),
-        "cart_id": str(trigger.get("cart_id", "")),
-        "content": str(trigger.get("content", "")),
-    }
+@dataclass(frozen=True, slots=True)
+class RenderedCopy:
+    subject: str
+    preheader: str
+    opening_html: str
+    body_html: str
+    cta_text: str
+    cta_url: str
+
+
+def render_copy(copy: EmailCopy, context: dict) -> RenderedCopy:
+    """Render every field in the sandbox (raises copy_templates.CopyTemplateError on a limit or a broken template)."""
+    subject = " ".join(render_copy_template(copy.subject, context, html=False).split())
+    body = render_copy_template(copy.body, context, html=True)
+    cta_url = render_copy_template(copy.cta_url, context, html=False).strip()
+    return RenderedCopy(
+        # No line breaks: copy can never split a header in two.
+        subject=subject[:300],
+        preheader=" ".join(render_copy_template(copy.preheader, context, html=False).split())[:300],
+        opening_html=_clean(render_copy_template(copy.opening, context, html=True), OPENING_TAGS),
+        body_html=_clean(body if TAG.search(body) else _paragraphs(body), BODY_TAGS),
+        cta_text=" ".join(render_copy_template(copy.cta_text, context, html=False).split())[:100],
+        cta_url=cta_url if cta_url.lower().startswith(("https://", "http://")) else "",
+    )
+
+
+def _paragraphs(text: str) -> str:
+    """Plain-text copy (no tags): blank lines make paragraphs, URLs become links (text is already escaped)."""
+    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
+    return "".join(
+        "<p>" + URL.sub(lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', p).replace("\n", "<br>") + "</p>"
+        for p in paragraphs
+    )
+
+
+def _clean(html: str, tags: set[str]) -> str:
+    return nh3.clean(html, tags=tags, attributes=ATTRIBUTES, url_schemes={"http", "https", "mailto"}, link_rel=None)
+
+
+def product_price(product: dict) -> str:
+    if product.get("price") is None:
+        return ""
+    amount = f"{product['price']:,.2f}"
+    symbol = {"USD": "$", "EUR": "€", "GBP": "£"}.get((product.get("currency") or "USD").upper())
+    return f"{symbol}{amount}" if symbol else f"{amount} {product['currency']}"
+
+
+def layout_html(
+    rendered: RenderedCopy, *, brand: dict, product: dict, unsubscribe_url: str, view_in_browser_url: str
+) -> str:
+    """The brand's responsive layout around the copy, CSS inlined (media queries kept for mobile clients)."""
+    html = get_template("email/layout.html").render(
+        {
+            "subject": rendered.subject,
+            "preheader": rendered.preheader,
+            "opening": mark_safe(rendered.opening_html),  # noqa: S308  (sanitised by nh3 in render_copy)
+            "body": mark_safe(rendered.body_html),  # noqa: S308  (sanitised by nh3 in render_copy)
+            "cta_text": rendered.cta_text,
+            "cta_url": rendered.cta_url,
+            "brand": brand,
+            "postal_address": brand.get("postal_address", ""),
+            "product": product,
+            "product_price": product_price(product),
+            "unsubscribe_url": unsubscribe_url,
+            "view_in_browser_url": view_in_browser_url,
+        }
+    )
+    return INLINER.inline(html)
+
+
+def track_links(html: str, message_pk: int, *, known_links: list[str] | None = None) -> tuple[str, list[str]]:
+    """Point every link (except unsubscribe and view-in-browser) at the signed click tracker.
+
+    With `known_links` (a sent email shown again), only those URLs are tracked, by their original index, and no
+    open pixel is added; otherwise the open pixel goes in and the list of links is built here.
+    """
+    links: list[str] = list(known_links) if known_links is not None else []
+
+    def tracked(match: re.Match) -> str:
+        before, href, after = match.groups()
+        url = unescape(href)
+        if "data-untracked" in before + after or not url.lower().startswith(("https://", "http://")):
+            return match.group(0)
+        if url not in links:
+            if known_links is not None:
+                return match.group(0)
+            links.append(url)
+        return f'<a{before}href="{escape(click_url(message_pk, links.index(url)))}"{after}>'
+
+    html = ANCHOR.sub(tracked, html)
+    if known_links is not None:
+        return html, links
+    pixel = f'<img src="{escape(open_url(message_pk))}" width="1" height="1" alt="" style="border:0">'
+    return html.replace("</body>", pixel + "</body>", 1), links
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,51 +196,22 @@ class AssembledEmail:
         return "\r\n".join(lines).encode("ascii")
 
 
-def assemble_email(*, message_pk: int, to: str, from_email: str, subject: str, body: str) -> AssembledEmail:
-    subject = " ".join(subject.split())  # no line breaks: a header cannot be split into two by the copy
-    links: list[str] = []
-
-    def tracked(match: re.Match) -> str:
-        url = match.group(0)
-        if url not in links:
-            links.append(url)
-        return click_url(message_pk, links.index(url))
-
-    text_body = URL.sub(tracked, body)
-    unsubscribe = unsubscribe_url(message_pk)
-    paragraphs = "".join(
-        f"<p>{_linkify(escape(paragraph), links, message_pk)}</p>"
-        for paragraph in body.split("\n\n")
-        if paragraph.strip()
-    )
-    html = (
-        f"<!doctype html><html><body>{paragraphs}"
-        f'<p style="font-size:12px;color:#667085"><a href="{escape(unsubscribe)}">Unsubscribe</a></p>'
-        f'<img src="{escape(open_url(message_pk))}" width="1" height="1" alt=""></body></html>'
-    )
+def assemble_email(
+    *, message_pk: int, to: str, from_email: str, html: str, subject: str, unsubscribe_url: str
+) -> AssembledEmail:
+    """The email as sent: tracked links and pixel in the HTML, the text part from that HTML, unsubscribe headers."""
+    tracked_html, links = track_links(html, message_pk)
     domain = settings.PUBLIC_BASE_URL.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0] or "triggerapp.local"
-    message_id = make_msgid(idstring=f"m{message_pk}", domain=domain)
     return AssembledEmail(
         from_email=from_email,
         to=to,
         subject=subject,
-        text=f"{text_body}\n\n--\nUnsubscribe: {unsubscribe}\n",
-        html=html,
+        text=html_to_text(tracked_html),
+        html=tracked_html,
         headers={
-            "Message-ID": message_id,
-            "List-Unsubscribe": f"<{unsubscribe}>",
+            "Message-ID": make_msgid(idstring=f"m{message_pk}", domain=domain),
+            "List-Unsubscribe": f"<{unsubscribe_url}>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
         },
         links=links,
     )
-
-
-def _linkify(escaped: str, links: list[str], message_pk: int) -> str:
-    def anchor(match: re.Match) -> str:
-        url = match.group(0).replace("&amp;", "&")
-        index = links.index(url) if url in links else None
-        if index is None:
-            return match.group(0)
-        return f'<a href="{escape(click_url(message_pk, index))}">{match.group(0)}</a>'
-
-    return URL.sub(anchor, escaped).replace("\n", "<br>")

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from django.db import IntegrityError, transaction
 
 from sequences import conditions
-from sequences.email_assembly import personal_context, render_copy
+from sequences.copy_rendering import withheld_copy
 from sequences.intent import contact_fact_context
 from sequences.models import Account, Contact, Enrolment, Message, Segment, Sequence, Step, TriggerOccurrence
 from sequences.send_timing import LocalHours, SendWindow, compute_send_time
@@ -177,7 +177,8 @@ def _enrol(occurrence: TriggerOccurrence, sequence: Sequence, account: Account, 
                 priority=occurrence.score,
                 timing_reasons=list(timing.reasons),
                 reason=f"control group ({sequence.holdout_percent}% holdout)",
-                subject=step.subject,
+                # The variant this contact would have got, so lift can be read per variant too.
+                **withheld_copy(step, contact, occurrence, account),
             )
             anchor = timing.send_at
         enrolment.status = Enrolment.Status.COMPLETED
@@ -214,8 +215,7 @@ def step_message(enrolment: Enrolment, step: Step, *, anchor: datetime, account:
         send_at=timing.send_at,
         priority=enrolment.score,
         timing_reasons=list(timing.reasons),
-        # What the contact will read (copy is rendered again at send time, in case it changes meanwhile).
-        subject=render_copy(step.subject, personal_context(enrolment.contact, enrolment))[:300],
+        # The copy variant and subject are chosen at send time, from the facts and copy as they are then.
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from contextlib import suppress
 from email.utils import parseaddr
 
-from django.core.mail import mailers
+from django.core.mail import EmailMultiAlternatives, mailers
 from django.core.mail.backends.smtp import EmailBackend as SmtpEmailBackend
 
 
@@ -40,3 +40,10 @@ class MailSender:
     def close(self) -> None:
         with suppress(Exception):
             self.backend.close()
+
+
+def send_test_email(*, to: str, subject: str, html: str, text: str, from_email: str) -> None:
+    """A preview mailed to a marketer through the configured backend: marked as a test, links untracked."""
+    email = EmailMultiAlternatives(subject=f"[Test] {subject}", body=text, from_email=from_email, to=[to])
+    email.attach_alternative(html, "text/html")
+    mailers["default"].send_messages([email])

@@ -77,10 +77,6 @@ class StepForm(_DelayHoursMixin, forms.ModelForm):
         "delay_max_hours",
         "preferred_start",
         "preferred_end",
-        "subject",
-        "body",
-        "reengagement_subject",
-        "reengagement_body",
     ]
 
     class Meta:
@@ -90,10 +86,6 @@ class StepForm(_DelayHoursMixin, forms.ModelForm):
             "delay_from",
             "preferred_start",
             "preferred_end",
-            "subject",
-            "body",
-            "reengagement_subject",
-            "reengagement_body",
         ]
         labels = {
             "delay_from": "Counted from",
@@ -103,14 +95,10 @@ class StepForm(_DelayHoursMixin, forms.ModelForm):
         widgets = {
             "preferred_start": forms.TimeInput(attrs={"type": "time"}),
             "preferred_end": forms.TimeInput(attrs={"type": "time"}),
-            "body": forms.Textarea(attrs={"rows": 5}),
-            "reengagement_body": forms.Textarea(attrs={"rows": 3}),
         }
         help_texts = {
             "preferred_start": "Optional: send only inside these local hours, e.g. 19:00 to 21:00.",
             "preferred_end": "",
-            "subject": "Placeholders: {{ first_name }}, {{ category }}, {{ cart_id }}, {{ content }}.",
-            "reengagement_subject": "Used after the first email got no open or click (engagement decay).",
         }
 
 

@@ -19,10 +19,15 @@ def activation_problems(*, steps: Sequence[Any], entry_trigger: str) -> list[str
     if not steps:
         problems.append("Add at least one email.")
     for number, step in enumerate(steps, start=1):
-        if not (_get(step, "subject") or "").strip():
-            problems.append(f"Email {number} has no subject.")
-        if not (_get(step, "body") or "").strip():
-            problems.append(f"Email {number} has no body.")
+        variants = _get(step, "variants") or []
+        if hasattr(variants, "all"):  # a model's related manager
+            variants = list(variants.all())
+        defaults = [v for v in variants if _get(v, "is_default")]
+        if not defaults:
+            problems.append(f"Email {number} needs a default copy variant (it catches everyone the others miss).")
+        for variant in variants:
+            if not (_get(variant, "subject") or "").strip():
+                problems.append(f"Email {number}: variant “{_get(variant, 'name')}” has no subject.")
         low, high = _get(step, "delay_min_minutes") or 0, _get(step, "delay_max_minutes") or 0
         if high and high < low:
             problems.append(f"Email {number}: the delay's end is before its start.")

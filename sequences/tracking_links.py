@@ -60,3 +60,15 @@ def click_url(message_id: int, link_index: int) -> str:
 
 def unsubscribe_url(message_id: int) -> str:
     return f"{base_url()}/u/{unsubscribe_token(message_id)}/"
+
+
+VIEW_SALT = "triggerapp.view"
+
+
+def view_url(message_id: int) -> str:
+    """The email as a web page ("view in your browser")."""
+    return f"{base_url()}/t/v/{signing.dumps(message_id, salt=VIEW_SALT)}/"
+
+
+def read_view(token: str) -> int | None:
+    return _read(token, VIEW_SALT, int)

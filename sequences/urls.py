@@ -1,6 +1,6 @@
 from django.urls import path
 
-from sequences.views import contacts, dashboard, scoring, sequence_pages, settings_pages
+from sequences.views import contacts, copy_pages, dashboard, scoring, sequence_pages, settings_pages
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
@@ -17,6 +17,17 @@ urlpatterns = [
     path("sequences/<int:pk>/steps/<int:step_pk>/", sequence_pages.step_edit, name="step-edit"),
     path("sequences/<int:pk>/steps/<int:step_pk>/move/", sequence_pages.step_move, name="step-move"),
     path("sequences/<int:pk>/steps/<int:step_pk>/delete/", sequence_pages.step_delete, name="step-delete"),
+    path("sequences/<int:pk>/steps/<int:step_pk>/copy/", copy_pages.step_copy, name="step-copy"),
+    path(
+        "sequences/<int:pk>/steps/<int:step_pk>/copy/preview/", copy_pages.copy_live_preview, name="copy-live-preview"
+    ),
+    path("sequences/<int:pk>/steps/<int:step_pk>/copy/matrix/", copy_pages.copy_matrix, name="copy-matrix"),
+    path("sequences/<int:pk>/steps/<int:step_pk>/copy/test-send/", copy_pages.test_send, name="copy-test-send"),
+    path(
+        "sequences/<int:pk>/steps/<int:step_pk>/copy/variants/<int:variant_pk>/delete/",
+        copy_pages.variant_delete,
+        name="variant-delete",
+    ),
     path("segments/", sequence_pages.segment_list, name="segment-list"),
     path("segments/new/", sequence_pages.segment_edit, name="segment-new"),
     path("segments/<int:pk>/", sequence_pages.segment_edit, name="segment-edit"),

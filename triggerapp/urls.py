@@ -13,6 +13,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("t/o/<str:token>.gif", email_tracking.open_pixel, name="track-open"),
     path("t/c/<str:token>/", email_tracking.click, name="track-click"),
+    path("t/v/<str:token>/", email_tracking.view_in_browser, name="view-in-browser"),
     path("u/<str:token>/", email_tracking.unsubscribe, name="unsubscribe"),
     path("anymail/", include("triggerapp.esp_webhooks")),
     path("", include("sequences.urls")),

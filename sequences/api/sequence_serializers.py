@@ -3,8 +3,9 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from sequences import conditions
+from sequences.copy_validation import step_variant_problems, variant_problems
 from sequences.enrolment import remove_step
-from sequences.models import Message, Segment, Sequence, Step
+from sequences.models import CopyVariant, Message, Segment, Sequence, Step
 from sequences.sequence_rules import activation_problems
 
 
@@ -39,7 +40,46 @@ class SegmentSerializer(serializers.ModelSerializer):
         return data
 
 
+class CopyVariantSerializer(serializers.ModelSerializer):
+    """A copy variant. Copy fields are templates in the sandboxed copy language (docs/copy-templates.md);
+    template errors come back by field with their line."""
+
+    id = serializers.IntegerField(required=False)
+
+    class Meta:
+        model = CopyVariant
+        fields = [
+            "id",
+            "name",
+            "is_default",
+            "priority",
+            "condition",
+            "reengagement",
+            "subject",
+            "preheader",
+            "opening",
+            "body",
+            "cta_text",
+            "cta_url",
+        ]
+
+    def validate(self, data):
+        problems = variant_problems(data)
+        if problems:
+            raise serializers.ValidationError(problems)
+        return data
+
+
 class StepSerializer(serializers.ModelSerializer):
+    id = serializers.IntegerField(required=False)
+    variants = CopyVariantSerializer(many=True, required=False)
+
+    def validate_variants(self, value):
+        problems = step_variant_problems(value)
+        if problems:
+            raise serializers.ValidationError(problems)
+        return value
+
     class Meta:
         model = Step
         fields = [
@@ -51,10 +91,7 @@ class StepSerializer(serializers.ModelSerializer):
             "delay_max_minutes",
             "preferred_start",
             "preferred_end",
-            "subject",
-            "body",
-            "reengagement_subject",
-            "reengagement_body",
+            "variants",
         ]
         read_only_fields = ["position"]
 
@@ -95,7 +132,7 @@ class SequenceSerializer(serializers.ModelSerializer):
             problems = activation_problems(
                 steps=data.get("steps")
                 if "steps" in data
-                else list(self.instance.steps.values())
+                else list(self.instance.steps.prefetch_related("variants"))
                 if self.instance
                 else [],
                 entry_trigger=data.get("entry_trigger", getattr(self.instance, "entry_trigger", "")),
@@ -109,7 +146,7 @@ class SequenceSerializer(serializers.ModelSerializer):
         steps, segments = validated.pop("steps", []), validated.pop("segments", [])
         sequence = Sequence.objects.create(**validated)
         sequence.segments.set(segments)
-        Step.objects.bulk_create(Step(sequence=sequence, position=i, **step) for i, step in enumerate(steps))
+        replace_steps(sequence, steps)
         return sequence
 
     @transaction.atomic
@@ -133,6 +170,7 @@ def replace_steps(sequence: Sequence, steps: list[dict]) -> None:
     for position, data in enumerate(steps):
         data = dict(data)
         step_id = data.pop("id", None)
+        variants = data.pop("variants", None)
         step = sequence.steps.filter(pk=step_id).first() if step_id else None
         if step is None:
             step = Step(sequence=sequence)
@@ -140,9 +178,25 @@ def replace_steps(sequence: Sequence, steps: list[dict]) -> None:
             setattr(step, name, value)
         step.position = position
         step.save()
+        if variants is not None:
+            replace_variants(step, variants)
         keep.append(step.pk)
     for step in sequence.steps.exclude(pk__in=keep):
         remove_step(step, now=timezone.now())
+
+
+def replace_variants(step: Step, variants: list[dict]) -> None:
+    """Variants given with an id are updated, new ones created, unlisted ones deleted (sent messages keep the
+    variant's name). Deletion and the old default go first, so the one-default constraint holds throughout."""
+    listed = {data["id"] for data in variants if data.get("id")}
+    step.variants.exclude(pk__in=listed).delete()
+    step.variants.filter(is_default=True).update(is_default=False)
+    for data in variants:
+        data = dict(data)
+        variant = step.variants.filter(pk=data.pop("id", None)).first() or CopyVariant(step=step)
+        for name, value in data.items():
+            setattr(variant, name, value)
+        variant.save()
 
 
 class ContactMessageSerializer(serializers.ModelSerializer):

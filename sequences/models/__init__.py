@@ -1,5 +1,6 @@
 from sequences.models.account import Account, LifecycleStage
 from sequences.models.contact import AnonymousId, Contact, SubscriptionStatus
+from sequences.models.copy import CopyVariant
 from sequences.models.event import Event, EventType, RejectedEvent
 from sequences.models.intent import ScoreHistory, ScoringModel, SessionSummary, TriggerOccurrence, TriggerType
 from sequences.models.sequence import (
@@ -19,6 +20,7 @@ __all__ = [
     "Account",
     "AnonymousId",
     "Contact",
+    "CopyVariant",
     "EmailEvent",
     "Enrolment",
     "Event",

@@ -4,7 +4,7 @@ from datetime import time
 from zoneinfo import available_timezones
 
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
 
@@ -46,6 +46,16 @@ class Account(models.Model):
         default=5, validators=[MinValueValidator(1)], help_text="An order this many days after an email credits it."
     )
     from_email = models.CharField(max_length=200, blank=True, default="", help_text="Sender; blank: DEFAULT_FROM_EMAIL")
+    # Brand: the email layout's logo, colour and footer (the CAN-SPAM/GDPR footer needs a postal address).
+    logo_url = models.URLField(max_length=500, blank=True, default="", help_text="https address of your logo")
+    brand_color = models.CharField(
+        max_length=7,
+        default="#1d4ed8",
+        validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", "Use a colour like #1d4ed8.")],
+        help_text="Buttons and links",
+    )
+    website_url = models.URLField(max_length=500, blank=True, default="")
+    postal_address = models.TextField(blank=True, default="", help_text="Shown in every email's footer")
 
     class Meta:
         verbose_name = "account"

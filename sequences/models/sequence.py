@@ -81,10 +81,6 @@ class Step(models.Model):
     delay_max_minutes = models.PositiveIntegerField(default=0)
     preferred_start = models.TimeField(null=True, blank=True, help_text="Engagement window: from (local)")
     preferred_end = models.TimeField(null=True, blank=True, help_text="Engagement window: until (local)")
-    subject = models.CharField(max_length=200, blank=True, default="")
-    body = models.TextField(blank=True, default="")
-    reengagement_subject = models.CharField(max_length=200, blank=True, default="")
-    reengagement_body = models.TextField(blank=True, default="")
     removed_at = models.DateTimeField(null=True, blank=True)
 
     objects = LiveStepManager()
@@ -155,7 +151,11 @@ class Message(models.Model):
     # The next step was scheduled (or the enrolment completed) after this one was sent or skipped.
     followed_up = models.BooleanField(default=False)
     subject = models.CharField(max_length=300, blank=True, default="")
-    variant = models.CharField(max_length=100, blank=True, default="")
+    variant = models.CharField(max_length=100, blank=True, default="", help_text="Name of the copy variant sent")
+    copy_variant = models.ForeignKey(
+        "sequences.CopyVariant", null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
+    )
+    copy_trace = models.JSONField(default=list, help_text="Why that variant won: each variant's condition checked")
     links = models.JSONField(default=list, help_text="The URLs this email contains: the only click targets")
     message_id_header = models.CharField(max_length=200, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -13,9 +13,12 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
+from sequences.copy_rendering import contact_copy_facts, render_variant
+from sequences.copy_templates import CopyTemplateError
+from sequences.email_assembly import track_links
 from sequences.email_feedback import record_email_event, unsubscribe_contact
-from sequences.models import EmailEvent, Message
-from sequences.tracking_links import read_click, read_open, read_unsubscribe
+from sequences.models import Account, EmailEvent, Message
+from sequences.tracking_links import read_click, read_open, read_unsubscribe, read_view, unsubscribe_url
 
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 # Mail privacy proxies fetch images themselves; their opens say nothing about a person.
@@ -59,3 +62,29 @@ def unsubscribe(request, token: str):
         unsubscribe_contact(message, source="one-click" if "List-Unsubscribe" in request.POST else "page")
         return render(request, "sequences/unsubscribed.html", {"email": message.contact.email})
     return render(request, "sequences/unsubscribe_confirm.html", {"email": message.contact.email, "token": token})
+
+
+def view_in_browser(request, token: str):
+    """The sent email as a web page: the variant it got, rendered again for its contact, links tracked."""
+    message_id = read_view(token)
+    message = (
+        Message.objects.select_related("contact", "enrolment__trigger", "copy_variant")
+        .filter(pk=message_id, status=Message.Status.SENT, copy_variant__isnull=False)
+        .first()
+        if message_id
+        else None
+    )
+    if message is None:
+        raise Http404("Unknown link.")
+    facts = contact_copy_facts(message.contact, message.enrolment.trigger, Account.current())
+    try:
+        rendered = render_variant(
+            message.copy_variant, facts, unsubscribe_url=unsubscribe_url(message.pk), view_in_browser_url=""
+        )
+    except CopyTemplateError:
+        raise Http404("This email can no longer be shown.") from None
+    html, _ = track_links(rendered.html, message.pk, known_links=message.links)
+    response = HttpResponse(html)
+    # Copy is sanitised already; this is a second wall: no script runs on this page whatever it contains.
+    response["Content-Security-Policy"] = "default-src 'none'; img-src https: http: data:; style-src 'unsafe-inline'"
+    return response

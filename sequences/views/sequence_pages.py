@@ -61,7 +61,7 @@ def sequence_list(request):
 
 
 def _steps_context(sequence: Sequence, editing: int | None = None, form: StepForm | None = None) -> dict:
-    steps = list(sequence.steps.order_by("position", "pk"))
+    steps = list(sequence.steps.order_by("position", "pk").prefetch_related("variants"))
     return {
         "sequence": sequence,
         "steps": steps,
@@ -180,7 +180,9 @@ def sequence_status(request, pk: int):
     if status not in Sequence.Status.values:
         messages.error(request, "Unknown status.")
     elif status == Sequence.Status.ACTIVE and (
-        problems := activation_problems(steps=list(sequence.steps.all()), entry_trigger=sequence.entry_trigger)
+        problems := activation_problems(
+            steps=list(sequence.steps.prefetch_related("variants")), entry_trigger=sequence.entry_trigger
+        )
     ):
         messages.error(request, "Not activated: " + " ".join(problems))
     else:

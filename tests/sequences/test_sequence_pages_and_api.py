@@ -28,13 +28,22 @@ def test_an_editor_builds_a_sequence_step_by_step_and_activates_it(client, bob, 
             "step-delay_from": "trigger",
             "step-delay_min_hours": "0",
             "step-delay_max_hours": "1",
-            "step-subject": "Thanks, {{ first_name }}",
-            "step-body": "Here is your guide: https://example.com/guide",
         },
         HTTP_HX_REQUEST="true",
     ).content.decode()
     assert 'id="steps"' in html
-    assert "Thanks, {{ first_name }}" in html
+    saved = client.post(
+        f"/sequences/{draft.pk}/steps/{step.pk}/copy/",
+        {
+            "variant_id": "new",
+            "name": "Default",
+            "priority": "10",
+            "subject": "Thanks, {{ first_name|default:'friend' }}",
+            "body": "Here is your guide: https://example.com/guide",
+        },
+    )
+    assert saved.status_code == 302
+    assert "Thanks, {{ first_name|default:&#x27;friend&#x27; }}" in client.get(f"/sequences/{draft.pk}/").content.decode()
 
     client.post(f"/sequences/{draft.pk}/status/", {"status": "active"})
 
@@ -50,7 +59,7 @@ def test_an_incomplete_sequence_cannot_be_activated(client, bob, draft):
 
     response = client.post(f"/sequences/{draft.pk}/status/", {"status": "active"}, follow=True)
 
-    assert "Not activated: Email 1 has no subject. Email 1 has no body." in response.content.decode()
+    assert "Not activated: Email 1 needs a default copy variant" in response.content.decode()
     draft.refresh_from_db()
     assert draft.status == "draft"
 
@@ -80,8 +89,6 @@ def test_a_step_form_error_is_shown_inline(client, bob, draft):
             "step-delay_from": "previous",
             "step-delay_min_hours": "5",
             "step-delay_max_hours": "2",
-            "step-subject": "s",
-            "step-body": "b",
         },
         HTTP_HX_REQUEST="true",
     ).content.decode()
@@ -127,17 +134,19 @@ def test_the_api_creates_a_sequence_with_steps_and_refuses_incomplete_activation
         "name": "API sequence",
         "entry_trigger": "cart_abandoned",
         "status": "active",
-        "steps": [{"name": "One", "delay_from": "trigger", "subject": "", "body": ""}],
+        "steps": [{"name": "One", "delay_from": "trigger", "variants": []}],
     }
 
     refused = api.post("/api/v1/sequences/", payload, format="json")
-    payload["steps"][0].update(subject="Hi", body="Come back: https://example.com")
+    payload["steps"][0]["variants"] = [
+        {"name": "Default", "is_default": True, "subject": "Hi", "body": "Come back: https://example.com"}
+    ]
     created = api.post("/api/v1/sequences/", payload, format="json")
 
     assert refused.status_code == 400
-    assert "Email 1 has no subject." in refused.json()["status"]
+    assert "Email 1 needs a default copy variant" in refused.json()["status"][0]
     assert created.status_code == 201
-    assert created.json()["steps"][0]["subject"] == "Hi"
+    assert created.json()["steps"][0]["variants"][0]["subject"] == "Hi"
 
 
 def test_the_api_is_read_only_for_viewers(api_for, charlie):

@@ -1,0 +1,151 @@
+"""Copy for a real or hypothetical contact (shell): load the facts, choose the variant, render the email.
+
+Used by delivery (the email as sent), the preview page and API (the same code path, links left untracked), the
+"view in your browser" page and test sends. Loading is a few queries; choosing and rendering are pure
+(copy_selection, copy_templates, email_assembly).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sequences.copy_context import (
+    PRODUCT_EVENTS,
+    CopyFacts,
+    brand_facts,
+    contact_facts,
+    product_facts,
+    session_facts_from_intent,
+    trigger_facts,
+)
+from sequences.copy_selection import VariantChoice, VariantRule, choose_variant
+from sequences.email_assembly import EmailCopy, RenderedCopy, layout_html, render_copy
+from sequences.models import Account, Contact, CopyVariant, Event, Step, TriggerOccurrence
+
+PREVIEW_UNSUBSCRIBE = "#unsubscribe-link-in-the-real-email"
+PREVIEW_VIEW_ONLINE = "#view-in-browser-link-in-the-real-email"
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedEmail:
+    variant: CopyVariant
+    choice: VariantChoice | None  # None when a stored choice is replayed (view in browser)
+    copy: RenderedCopy
+    html: str  # laid out, CSS inlined; links not yet tracked (assemble_email does that for a real send)
+
+    @property
+    def subject(self) -> str:
+        return self.copy.subject
+
+    @property
+    def trace(self) -> list[dict]:
+        return list(self.choice.trace) if self.choice else []
+
+
+def variant_rule(variant: CopyVariant, *, key: int) -> VariantRule:
+    return VariantRule(
+        id=key,
+        name=variant.name,
+        condition=variant.condition or {},
+        priority=variant.priority,
+        is_default=variant.is_default,
+        reengagement=variant.reengagement,
+    )
+
+
+def variant_copy(variant: CopyVariant) -> EmailCopy:
+    return EmailCopy(
+        subject=variant.subject,
+        preheader=variant.preheader,
+        opening=variant.opening,
+        body=variant.body,
+        cta_text=variant.cta_text,
+        cta_url=variant.cta_url,
+    )
+
+
+def contact_copy_facts(contact: Contact, trigger: TriggerOccurrence | None, account: Account) -> CopyFacts:
+    """A real contact's facts: their trigger (or latest one), its product, their session and score."""
+    if trigger is None:
+        trigger = contact.triggers.order_by("-occurred_at").first()
+    events = Event.objects.filter(contact=contact, name__in=PRODUCT_EVENTS)
+    if trigger is not None:
+        events = events.filter(occurred_at__lte=trigger.occurred_at)
+    product_event = events.order_by("-occurred_at").only("name", "properties").first()
+    product, cart = product_facts(product_event.properties if product_event else {})
+    if trigger is not None and not cart["id"]:
+        cart["id"] = str(trigger.facts.get("cart_id", ""))
+    return CopyFacts(
+        contact=contact_facts(contact),
+        trigger=trigger_facts(trigger.type, trigger.occurred_at, trigger.facts) if trigger else {},
+        event={"name": product_event.name, "properties": product_event.properties} if product_event else {},
+        product=product,
+        cart=cart,
+        session=session_facts_from_intent(contact.intent_facts),
+        score=(
+            {"value": trigger.score, "tier": trigger.tier}
+            if trigger
+            else {"value": contact.intent_score, "tier": contact.intent_tier}
+        ),
+        brand=brand_facts(account),
+        extra_condition_facts={
+            "last_seen_at": contact.last_seen_at,
+            "past_categories": list(contact.categories_seen or []),
+        },
+    )
+
+
+def render_for(
+    variants: list[CopyVariant],
+    facts: CopyFacts,
+    *,
+    reengagement: bool = False,
+    now: datetime | None = None,
+    unsubscribe_url: str = PREVIEW_UNSUBSCRIBE,
+    view_in_browser_url: str = PREVIEW_VIEW_ONLINE,
+) -> RenderedEmail:
+    """Choose among `variants` for these facts and render the winner (raises NoDefaultVariant, CopyTemplateError)."""
+    # Keyed by position, not pk: the live preview renders unsaved drafts too.
+    rules = [variant_rule(variant, key=index) for index, variant in enumerate(variants)]
+    choice = choose_variant(rules, facts.condition_facts(), reengagement=reengagement, now=now)
+    variant = variants[choice.variant.id]
+    return render_variant(
+        variant, facts, choice=choice, unsubscribe_url=unsubscribe_url, view_in_browser_url=view_in_browser_url
+    )
+
+
+def render_variant(
+    variant: CopyVariant,
+    facts: CopyFacts,
+    *,
+    choice: VariantChoice | None = None,
+    unsubscribe_url: str = PREVIEW_UNSUBSCRIBE,
+    view_in_browser_url: str = PREVIEW_VIEW_ONLINE,
+) -> RenderedEmail:
+    context = facts.template_context(unsubscribe_url=unsubscribe_url, view_in_browser_url=view_in_browser_url)
+    copy = render_copy(variant_copy(variant), context)
+    html = layout_html(
+        copy,
+        brand=facts.brand,
+        product=facts.product,
+        unsubscribe_url=unsubscribe_url,
+        view_in_browser_url=view_in_browser_url,
+    )
+    return RenderedEmail(variant=variant, choice=choice, copy=copy, html=html)
+
+
+def step_variants(step: Step) -> list[CopyVariant]:
+    return list(step.variants.all())
+
+
+def withheld_copy(step: Step, contact: Contact, trigger: TriggerOccurrence, account: Account) -> dict:
+    """Message fields for a control-group message: the variant the contact would have got, and why."""
+    variants = step_variants(step)
+    if not any(variant.is_default for variant in variants):
+        return {}
+    facts = contact_copy_facts(contact, trigger, account)
+    rules = [variant_rule(variant, key=index) for index, variant in enumerate(variants)]
+    choice = choose_variant(rules, facts.condition_facts(), now=trigger.occurred_at)
+    variant = variants[choice.variant.id]
+    return {"variant": variant.name, "copy_variant": variant, "copy_trace": list(choice.trace)}

@@ -144,6 +144,7 @@ _FORBIDDEN_NAMES = {
     nodes.FilterBlock: "{% filter %} blocks are not allowed",
     nodes.AssignBlock: "{% set %}...{% endset %} blocks are not allowed; use {% set x = ... %}",
     nodes.ScopedEvalContextModifier: "{% autoescape %} is not allowed",
+    nodes.Scope: "{% autoescape %} is not allowed",
     nodes.Pow: "the ** operator is not allowed",
     nodes.NSRef: "namespace assignments are not allowed",
 }
@@ -156,7 +157,9 @@ def _structure_problems(template: nodes.Template) -> list[CopyProblem]:
     problems: list[CopyProblem] = []
 
     def refuse(node: nodes.Node, message: str) -> None:
-        problems.append(CopyProblem(getattr(node, "lineno", None), message))
+        line = getattr(node, "lineno", None)  # Scope (from autoescape) has none: use its first child's
+        line = line or next((child.lineno for child in node.find_all(nodes.Node) if child.lineno), None)
+        problems.append(CopyProblem(line, message))
 
     stack: list[tuple[nodes.Node, int, int]] = [(template, 0, 0)]  # iterative: no recursion on deep input
     while stack:
@@ -275,6 +278,8 @@ def _compile(source: str, html: bool):
         return CopyTemplateError(exc.message or "syntax error", exc.lineno)
     except RecursionError:
         return CopyTemplateError("the template is nested too deeply")
+    except Exception:  # e.g. SyntaxError/MemoryError from Python's compiler: never show internals
+        return CopyTemplateError("the template could not be compiled")
 
 
 def _template_line(exc: BaseException) -> int | None:

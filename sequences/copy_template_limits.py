@@ -6,6 +6,7 @@ checked *before* the work is done: loops, string building, arithmetic, compariso
 
 import contextvars
 import functools
+import itertools
 import operator
 import re
 import time
@@ -17,6 +18,7 @@ from jinja2 import Undefined, filters, pass_eval_context, tests
 from markupsafe import Markup
 
 MAX_SOURCE_CHARS = 20_000
+MAX_TAG_TOKENS = 2_000  # words and symbols inside {{ }} / {% %}: bounds parse + compile time
 MAX_AST_DEPTH = 100  # well below Python's recursion limit, so compiling never recurses too deep
 MAX_LOOP_ITEMS = 200  # longer iterables are truncated to their first 200 items
 MAX_LOOP_NESTING = 2
@@ -105,6 +107,10 @@ def binop(op: str, left, right):
     check_deadline()
     if isinstance(left, Undefined) or isinstance(right, Undefined):
         return _BINOPS.get(op, operator.pow)(left, right)  # Undefined raises "'x' is undefined"
+    if isinstance(left, Decimal) and isinstance(right, float):  # prices are Decimals; `price * 0.9` should work
+        right = Decimal(str(right))
+    elif isinstance(left, float) and isinstance(right, Decimal):
+        left = Decimal(str(left))
     numbers = all(isinstance(x, int | float | Decimal) for x in (left, right))
     if numbers:
         check_number(left)
@@ -171,8 +177,7 @@ def bounded_loop(value) -> _BoundedLoop:
         return _BoundedLoop([])
     if not isinstance(value, str | list | tuple | dict):
         raise CopyTemplateError("only lists, mappings and text can be looped over")
-    items = list(value)[:MAX_LOOP_ITEMS] if isinstance(value, dict) else value[:MAX_LOOP_ITEMS]
-    return _BoundedLoop(list(items))
+    return _BoundedLoop(list(itertools.islice(value, MAX_LOOP_ITEMS)))
 
 
 @pass_eval_context
@@ -358,11 +363,24 @@ FILTERS = {
     "_slice": slice_,
     "_sized": sized,
 }
-COMPARISON_TESTS = frozenset({"in", "==", "eq", "equalto", "!=", "ne", "<", "lt", ">", "gt", "<=", "le", ">=", "ge"})
+
+
+def _guarded_test(func):
+    # `x is lower` runs str(x) and `x is in y` walks y: bound the inputs first, as for filters.
+    @functools.wraps(func)
+    def wrapper(*args):
+        check_deadline()
+        for arg in args:
+            footprint(arg)
+        return func(*args)
+
+    return wrapper
+
+
 TESTS = {
-    name: tests.TESTS[name]
+    name: _guarded_test(tests.TESTS[name])
     for name in (
-        *COMPARISON_TESTS,
+        *("in", "==", "eq", "equalto", "!=", "ne", "<", "lt", ">", "gt", "<=", "le", ">=", "ge"),
         *("defined", "undefined", "none", "number", "string", "even", "odd", "divisibleby", "boolean"),
         *("true", "false", "integer", "float", "lower", "upper", "mapping", "sequence"),
     )

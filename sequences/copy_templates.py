@@ -90,14 +90,16 @@ _STRING = r"\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'"
 _TAG_START = re.compile(r"\{\{|\{%|\{#")
 _RAW_START = re.compile(r"\{%[-+]?\s*raw\s*[-+]?%\}")
 _RAW_END = re.compile(r"\{%[-+]?\s*endraw\s*[-+]?%\}")
-_STRING_AT = re.compile(_STRING, re.S)
-_DJANGO_FILTER_AT = re.compile(
-    r"(\|\s*[A-Za-z_]\w*):(" + _STRING + r"|-?\d+(?:\.\d+)?|[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)", re.S
+_TAG_TOKEN = re.compile(
+    r"(?P<filter>\|\s*[A-Za-z_]\w*):(?P<arg>" + _STRING + r"|-?\d+(?:\.\d+)?|[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)"
+    r"|(?P<string>" + _STRING + r")|(?P<space>\s+)|(?P<word>\w+)|(?P<other>.)",
+    re.S,
 )
 
 
-def _django_filter_args(source: str) -> str:
-    out, pos = [], 0
+def _django_filter_args(source: str) -> tuple[str, int]:
+    """Returns the rewritten source and a rough count of tokens inside tags (compile time grows with it)."""
+    out, pos, tokens = [], 0, 0
     while (start := _TAG_START.search(source, pos)) is not None:
         out.append(source[pos : start.start()])
         if start.group() == "{#":  # comments and {% raw %} blocks are copied untouched
@@ -112,14 +114,14 @@ def _django_filter_args(source: str) -> str:
         closer, pos = ("}}" if start.group() == "{{" else "%}"), start.end()
         out.append(start.group())
         while pos < len(source) and not source.startswith(closer, pos):
-            if (m := _STRING_AT.match(source, pos)) or (m := _DJANGO_FILTER_AT.match(source, pos)):
-                out.append(f"{m.group(1)}({m.group(2)})" if m.re is _DJANGO_FILTER_AT else m.group())
-                pos = m.end()
-            else:
-                out.append(source[pos])
-                pos += 1
+            m = _TAG_TOKEN.match(source, pos)
+            if m["other"] in ("'", '"'):  # unterminated string: leave the rest to Jinja's error (and stay linear)
+                return "".join(out) + source[pos:], tokens
+            out.append(f"{m['filter']}({m['arg']})" if m["filter"] else m.group())
+            tokens += 0 if m["space"] else 1
+            pos = m.end()
     out.append(source[pos:])
-    return "".join(out)
+    return "".join(out), tokens
 
 
 # --- Allow-list over the parsed template -----------------------------------------------------------------
@@ -161,6 +163,7 @@ def _structure_problems(template: nodes.Template) -> list[CopyProblem]:
         line = line or next((child.lineno for child in node.find_all(nodes.Node) if child.lineno), None)
         problems.append(CopyProblem(line, message))
 
+    loop_fields: set[int] = set()  # ids of `loop` names used as loop.<field>; a bare `loop` prints internals
     stack: list[tuple[nodes.Node, int, int]] = [(template, 0, 0)]  # iterative: no recursion on deep input
     while stack:
         node, depth, loops = stack.pop()
@@ -176,8 +179,12 @@ def _structure_problems(template: nodes.Template) -> list[CopyProblem]:
             name = node.name
             if name in _SPECIAL_NAMES:
                 refuse(node, f"'{name}' is reserved and cannot be used")
+            if name == "loop" and node.ctx == "load" and id(node) not in loop_fields:
+                refuse(node, "use loop.index, loop.first, loop.last... rather than loop on its own")
         elif isinstance(node, nodes.Getattr):
             name = node.attr
+            if isinstance(node.node, nodes.Name) and node.node.name == "loop":
+                loop_fields.add(id(node.node))
         elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
             name = node.arg.value if isinstance(node.arg.value, str) else None
         if name is not None and name.startswith("_"):
@@ -240,20 +247,19 @@ class _Harden(NodeTransformer):
             operand.expr = _filter(operand.expr, "_sized")
         return node
 
-    def visit_Test(self, node: nodes.Test) -> nodes.Test:
-        self.generic_visit(node)
-        if node.name in limits.COMPARISON_TESTS:
-            node.node = _filter(node.node, "_sized")
-            node.args = [_filter(arg, "_sized") for arg in node.args]
-        return node
-
 
 def _parse(source: str) -> nodes.Template:
     """Parse for either check or render; raises CopyTemplateError with a marketer-readable message."""
     if len(source) > limits.MAX_SOURCE_CHARS:
         raise CopyTemplateError(f"the template is longer than {limits.MAX_SOURCE_CHARS:,} characters")
+    rewritten, tokens = _django_filter_args(source)
+    if tokens > limits.MAX_TAG_TOKENS:  # parsing and compiling cost ~50 µs per token
+        raise CopyTemplateError(
+            "the template has too much code inside {{ }} and {% %} "
+            f"(over {limits.MAX_TAG_TOKENS:,} words and symbols)"
+        )
     try:
-        return _ENVIRONMENTS[False].parse(_django_filter_args(source))
+        return _ENVIRONMENTS[False].parse(rewritten)
     except TemplateSyntaxError as exc:
         raise CopyTemplateError(exc.message or "syntax error", exc.lineno) from None
     except RecursionError:
@@ -295,7 +301,7 @@ def render_copy_template(source: str, context: Mapping[str, Any], *, html: bool)
     """Render with autoescaping (html=True) or as plain text; raises CopyTemplateError on any failure or limit."""
     template = _compile(source, html)
     if isinstance(template, CopyTemplateError):
-        raise template
+        raise CopyTemplateError(template.message, template.line)  # a fresh instance: the cached one is shared
     token, out, size = limits.start_deadline(limits.RENDER_DEADLINE_SECONDS), [], 0
     try:
         for chunk in template.generate(dict(context)):

@@ -164,11 +164,16 @@ def test_date_refuses_unsupported_directives():
         render('{{ v|date:"%x" }}', v=datetime(2026, 5, 9))
 
 
+def test_decimal_prices_mix_with_float_literals():
+    assert render("{{ product.price * 0.9 }} {{ (product.price * 0.9)|money }}") == "44.910 $44.91"
+
+
 def test_loops_are_truncated_to_the_item_limit():
     out = render("{% for i in big %}{{ loop.length }},{% endfor %}", big=list(range(500)))
     assert out.count(",") == limits.MAX_LOOP_ITEMS
     assert out.startswith(f"{limits.MAX_LOOP_ITEMS},")
     assert len(render("{% for c in long_text %}{{ c }}{% endfor %}")) == limits.MAX_LOOP_ITEMS
+    assert render("{% for k in big %}{{ k }}{% endfor %}", big={str(i): i for i in range(300)}).endswith("199")
 
 
 def test_render_errors_are_readable_and_carry_the_template_line():
@@ -296,8 +301,13 @@ def test_source_length_and_nesting_are_reported():
     assert check_copy_template("x" * 20_001, schema=SCHEMA) == [
         CopyProblem(None, "the template is longer than 20,000 characters")
     ]
-    deep = "{{ " + "(" * 3000 + "1" + ")" * 3000 + " }}"
+    deep = "{{ " + "(" * 900 + "1" + ")" * 900 + " }}"  # under the token cap, over the recursion limit
     assert check_copy_template(deep, schema=SCHEMA)[0].message == "the template is nested too deeply"
+    assert check_copy_template("{{ " + "not " * 120 + "1 }}", schema=SCHEMA) == [  # parses, but too deep an AST
+        CopyProblem(1, "the template is nested too deeply")
+    ]
+    [busy] = check_copy_template("{{x}}" * 2_001, schema={"x": None})
+    assert busy.message == "the template has too much code inside {{ }} and {% %} (over 2,000 words and symbols)"
 
 
 # --- Injection and denial-of-service corpus ----------------------------------------------------------------
@@ -360,6 +370,7 @@ PAYLOADS = [
     FAN_OUT + "{{ a10 }}",
     FAN_OUT + "{{ a10|join }}{{ a10|upper }}{{ a10 ~ '' }}",
     FAN_OUT + FAN_OUT_B + "{{ a10 == b10 }}{{ a10 in [b10] }}{{ a10 is in [b10] }}{{ a10 is eq b10 }}",
+    FAN_OUT + "{{ a10 is lower }}{{ a10|wordcount }}{{ a10|money }}{{ a10|date }}",
     "x" * 100_000,
     "{{ 'x' }}" * 12_000,
     "{{ long_text }}" * 30,
@@ -367,12 +378,18 @@ PAYLOADS = [
     "{%if 1%}" * 1000 + "x" + "{%endif%}" * 1000,
     "{{ " + "(" * 5000 + "1" + ")" * 5000 + " }}",
     "{{ " + "[" * 5000 + "1" + "]" * 5000 + " }}",
+    "{{ " + "(" * 900 + "1" + ")" * 900 + " }}",  # RecursionError inside Jinja's parser
+    "{% if 1 %}" * 600 + "x" + "{% endif %}" * 600,
     "{% for i in long_text %}{{ long_text }}{% endfor %}",
     "{% set d = {many: 1} %}{{ d }}",
     "{% autoescape false %}{{ first_name }}{% endautoescape %}{{ first_name|safe }}",
     "{{ '%s' % x }}{{ s % x }}",
     "{{ '1e300'|float * 1e10 }}{{ '1e999999999'|float * 2 }}{{ ('9' * 4000)|int * 2 }}",
     "{{ [1, 2][0:999999999:0] }}{{ x[1:2] }}",
+    "{% for i in many %}{{ loop }}{{ loop['index'] }}{% endfor %}",
+    "{{ " + '"\\' * 9_000 + " }}",  # unterminated string full of escaped quotes: must stay linear
+    "{{ s" + "|e" * 6_000 + " }}",  # too many tokens: parse + compile time is bounded before Jinja sees it
+    "{{ [" + ",".join(["s"] * 990) + "] }}{{ " + " < ".join(["1"] * 990) + " }}",
 ]
 
 SECRETS = [MODULE_SECRET, ENV_CANARY, settings.SECRET_KEY]

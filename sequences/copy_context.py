@@ -114,6 +114,10 @@ def price(value: Any) -> Decimal | None:
     return number if number.is_finite() else None
 
 
+def describes_product(properties: dict) -> bool:
+    return bool(properties.get("name") or properties.get("product_id") or properties.get("products"))
+
+
 def product_facts(properties: dict) -> tuple[dict, dict]:
     """(product, cart) from a Segment e-commerce event's properties: a product event describes one product;
     Cart Viewed / Checkout Started list several in `products`, of which the first is "the product"."""

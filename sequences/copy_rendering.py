@@ -15,6 +15,7 @@ from sequences.copy_context import (
     CopyFacts,
     brand_facts,
     contact_facts,
+    describes_product,
     product_facts,
     session_facts_from_intent,
     trigger_facts,
@@ -72,10 +73,12 @@ def contact_copy_facts(contact: Contact, trigger: TriggerOccurrence | None, acco
     events = Event.objects.filter(contact=contact, name__in=PRODUCT_EVENTS)
     if trigger is not None:
         events = events.filter(occurred_at__lte=trigger.occurred_at)
-    product_event = events.order_by("-occurred_at").only("name", "properties").first()
+    # The latest event that names a product: a bare "Checkout Started" must not hide the product added before it.
+    recent = list(events.order_by("-occurred_at").only("name", "properties")[:10])
+    product_event = next((e for e in recent if describes_product(e.properties)), recent[0] if recent else None)
     product, cart = product_facts(product_event.properties if product_event else {})
-    if trigger is not None and not cart["id"]:
-        cart["id"] = str(trigger.facts.get("cart_id", ""))
+    if not cart["id"]:
+        cart["id"] = str((trigger.facts if trigger else {}).get("cart_id", ""))
     return CopyFacts(
         contact=contact_facts(contact),
         trigger=trigger_facts(trigger.type, trigger.occurred_at, trigger.facts) if trigger else {},

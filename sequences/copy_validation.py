@@ -13,7 +13,7 @@ from sequences.copy_templates import check_copy_template
 TEMPLATE_FIELDS = ("subject", "preheader", "opening", "body", "cta_text", "cta_url")
 
 
-def template_problems(field: str, source: str) -> list[str]:
+def template_problems(source: str) -> list[str]:
     return [
         f"Line {problem.line}: {problem.message}" if problem.line else problem.message
         for problem in check_copy_template(source or "", schema=COPY_SCHEMA)
@@ -23,11 +23,11 @@ def template_problems(field: str, source: str) -> list[str]:
 def variant_problems(data: Mapping[str, Any]) -> dict[str, list[str]]:
     problems: dict[str, list[str]] = {}
     for field in TEMPLATE_FIELDS:
-        if found := template_problems(field, data.get(field) or ""):
+        if found := template_problems(data.get(field) or ""):
             problems[field] = found
-    if not data.get("is_default") and data.get("condition"):
-        if found := conditions.validate(data["condition"]):
-            problems["condition"] = found
+    condition = data.get("condition") if not data.get("is_default") else None
+    if condition and (found := conditions.validate(condition)):
+        problems["condition"] = found
     if data.get("is_default") and data.get("reengagement"):
         problems["reengagement"] = ["The default variant catches everyone; make a separate re-engagement variant."]
     return problems

@@ -43,7 +43,20 @@ class RoleForm(forms.Form):
 class AccountForm(forms.ModelForm):
     class Meta:
         model = Account
-        fields = ["name", "time_zone", "session_gap_minutes"]
+        fields = [
+            "name",
+            "time_zone",
+            "session_gap_minutes",
+            "logo_url",
+            "brand_color",
+            "website_url",
+            "postal_address",
+        ]
+        labels = {"name": "Shop name (shown in emails)", "brand_color": "Brand colour"}
+        widgets = {
+            "brand_color": forms.TextInput(attrs={"type": "color"}),
+            "postal_address": forms.Textarea(attrs={"rows": 3}),
+        }
 
 
 class LifecycleStageForm(forms.ModelForm):

@@ -303,8 +303,9 @@ def render_copy_template(source: str, context: Mapping[str, Any], *, html: bool)
     if isinstance(template, CopyTemplateError):
         raise CopyTemplateError(template.message, template.line)  # a fresh instance: the cached one is shared
     token, out, size = limits.start_deadline(limits.RENDER_DEADLINE_SECONDS), [], 0
+    chunks = template.generate(dict(context))
     try:
-        for chunk in template.generate(dict(context)):
+        for chunk in chunks:
             size += len(chunk)
             if size > limits.MAX_OUTPUT_CHARS:
                 raise CopyTemplateError(f"the output is longer than {limits.MAX_OUTPUT_CHARS:,} characters")
@@ -322,6 +323,7 @@ def render_copy_template(source: str, context: Mapping[str, Any], *, html: bool)
     except Exception as exc:  # never show Python internals to marketers
         raise CopyTemplateError("the template could not be rendered with these values", _template_line(exc)) from None
     finally:
+        chunks.close()  # stop the template now, not when the generator is garbage-collected
         limits.reset_deadline(token)
     return "".join(out)
 

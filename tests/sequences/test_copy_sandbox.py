@@ -193,6 +193,19 @@ def test_deadline_applies_to_every_render(monkeypatch):
         render("{% for i in many %}{{ i }}{% endfor %}")
 
 
+def test_deadline_counts_cpu_time_not_a_descheduled_thread(monkeypatch):
+    real_monotonic = time.monotonic
+    token = limits.start_deadline(0.1)
+    try:
+        monkeypatch.setattr(limits.time, "monotonic", lambda: real_monotonic() + 0.5)  # wall clock ran, CPU did not
+        limits.check_deadline()
+        monkeypatch.setattr(limits.time, "monotonic", lambda: real_monotonic() + 2)  # past the hard cap
+        with pytest.raises(CopyTemplateError, match="took too long"):
+            limits.check_deadline()
+    finally:
+        limits.reset_deadline(token)
+
+
 def test_forbidden_constructs_are_refused_at_render_time_too():
     # A template saved before a rule existed, or written straight to the database, is still checked.
     for source in (

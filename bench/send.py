@@ -89,12 +89,13 @@ def prepare(count: int):
     from django.db import connection
     from django.utils import timezone
 
-    from sequences.models import Account, Contact, Enrolment, Message, Sequence, Step
+    from sequences.models import Account, Contact, CopyVariant, Enrolment, Event, Message, Sequence, Step, WriteKey
 
     call_command("migrate", verbosity=0)
     with connection.cursor() as cursor:
         cursor.execute(
-            "TRUNCATE sequences_emailevent, sequences_message, sequences_enrolment, sequences_step, "
+            "TRUNCATE sequences_emailevent, sequences_message, sequences_enrolment, sequences_copyvariant, "
+            "sequences_step, sequences_event, "
             "sequences_sequence_segments, sequences_sequence, sequences_contact CASCADE"
         )
     account = Account.current()
@@ -102,18 +103,56 @@ def prepare(count: int):
     account.cap_per_48_hours = account.cap_per_funnel_stage = 1000
     account.save()
     sequence = Sequence.objects.create(name="Bench", entry_trigger="cart_abandoned", status="active", holdout_percent=0)
-    step = Step.objects.create(
-        sequence=sequence,
-        position=0,
-        name="Only",
-        delay_from="trigger",
-        subject="{{ first_name }}, your cart awaits",
-        body="Hi {{ first_name }}, finish here: https://shop.example.com/cart",
+    step = Step.objects.create(sequence=sequence, position=0, name="Only", delay_from="trigger")
+    # Personalised copy as a marketer would write it: a conditional variant, a product block, an if and filters.
+    CopyVariant.objects.create(
+        step=step,
+        name="Electronics",
+        priority=1,
+        condition={"field": "product.category", "op": "eq", "value": "electronics"},
+        subject='{{ first_name|default:"Hey" }}, your {{ product.name }} is ready—don’t let it slip away!',
+        preheader="Still in your cart: {{ product.name }} ({{ product.price|money }})",
+        opening='Hi {{ first_name|default:"there" }}, you stopped at {{ product.name }}.',
+        body=BENCH_BODY,
+        cta_text="Claim your discount",
+        cta_url="{{ product.url }}",
     )
+    CopyVariant.objects.create(
+        step=step,
+        name="Default",
+        is_default=True,
+        subject='{{ first_name|default:"Hey" }}, your cart awaits',
+        opening='Hi {{ first_name|default:"there" }}, you stopped at {{ product.name|default:"checkout" }}.',
+        body=BENCH_BODY,
+        cta_text="Complete my order",
+        cta_url="https://shop.example.com/cart",
+    )
+    source, _ = WriteKey.objects.get_or_create(name="bench")
     long_ago = timezone.now() - timedelta(days=1)
     contacts = Contact.objects.bulk_create(
         Contact(user_id=f"bench-{n}", email=f"bench{n}@example.com", first_name=f"Name{n}", last_seen_at=long_ago)
         for n in range(count)
+    )
+    Event.objects.bulk_create(
+        Event(
+            source=source,
+            contact=c,
+            type="track",
+            name="Product Added",
+            properties={
+                "product_id": f"sku-{n % 50}",
+                "name": f"Headphones model {n % 50}",
+                "category": "electronics" if n % 2 else "audio",
+                "price": 149 + n % 100,
+                "variant": "Black",
+                "image_url": f"https://cdn.example.com/p/{n % 50}.jpg",
+                "url": f"https://shop.example.com/p/{n % 50}",
+            },
+            occurred_at=long_ago,
+            received_at=long_ago,
+            message_id=f"bench-{c.pk}",
+        )
+        for n, c in enumerate(contacts)
     )
     enrolments = Enrolment.objects.bulk_create(
         Enrolment(contact=c, sequence=sequence, sequence_version=1, key=f"bench:{c.pk}", enrolled_at=long_ago)
@@ -128,12 +167,17 @@ def prepare(count: int):
                 step=step,
                 contact_id=e.contact_id,
                 send_at=now + timedelta(seconds=spread * n / count),
-                subject=step.subject,
             )
             for n, e in enumerate(enrolments)
         )
 
     return schedule
+
+
+BENCH_BODY = (
+    "{% if product.variant %}Your preferred {{ product.variant }} is still available, ready to go.{% endif %}\n\n"
+    "Questions? Our team is on live chat now: https://shop.example.com/help"
+)
 
 
 def bare_smtplib(port: int, count: int) -> float:

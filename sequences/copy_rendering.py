@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db.models import F, Window
+from django.db.models.functions import RowNumber
+
 from sequences.copy_context import (
     PRODUCT_EVENTS,
     CopyFacts,
@@ -66,23 +69,51 @@ def variant_copy(variant: CopyVariant) -> EmailCopy:
     )
 
 
-def contact_copy_facts(contact: Contact, trigger: TriggerOccurrence | None, account: Account) -> CopyFacts:
-    """A real contact's facts: their trigger (or latest one), its product, their session and score."""
-    if trigger is None:
+ProductEvent = tuple[datetime, str, dict]  # occurred_at, name, properties
+
+
+def recent_product_events(contact_ids: list[int], *, per_contact: int = 10) -> dict[int, list[ProductEvent]]:
+    """The latest product events of many contacts in one query (delivery loads them per batch of sends)."""
+    rows = (
+        Event.objects.filter(contact_id__in=contact_ids, name__in=PRODUCT_EVENTS)
+        .annotate(rank=Window(RowNumber(), partition_by=F("contact_id"), order_by=F("occurred_at").desc()))
+        .filter(rank__lte=per_contact)
+        .order_by("contact_id", "-occurred_at")
+        .values_list("contact_id", "occurred_at", "name", "properties")
+    )
+    found: dict[int, list[ProductEvent]] = {}
+    for contact_id, occurred_at, name, properties in rows:
+        found.setdefault(contact_id, []).append((occurred_at, name, properties))
+    return found
+
+
+def contact_copy_facts(
+    contact: Contact,
+    trigger: TriggerOccurrence | None,
+    account: Account,
+    *,
+    product_events: list[ProductEvent] | None = None,
+    latest_trigger: bool = True,
+) -> CopyFacts:
+    """A real contact's facts: their trigger (or, with `latest_trigger`, their latest one), its product, their
+    session and score. `product_events` (newest first) saves the query when the caller loaded them in bulk."""
+    if trigger is None and latest_trigger:
         trigger = contact.triggers.order_by("-occurred_at").first()
-    events = Event.objects.filter(contact=contact, name__in=PRODUCT_EVENTS)
+    if product_events is None:
+        product_events = recent_product_events([contact.pk]).get(contact.pk, [])
     if trigger is not None:
-        events = events.filter(occurred_at__lte=trigger.occurred_at)
+        product_events = [e for e in product_events if e[0] <= trigger.occurred_at]
     # The latest event that names a product: a bare "Checkout Started" must not hide the product added before it.
-    recent = list(events.order_by("-occurred_at").only("name", "properties")[:10])
-    product_event = next((e for e in recent if describes_product(e.properties)), recent[0] if recent else None)
-    product, cart = product_facts(product_event.properties if product_event else {})
+    product_event = next((e for e in product_events if describes_product(e[2])), None) or (
+        product_events[0] if product_events else None
+    )
+    product, cart = product_facts(product_event[2] if product_event else {})
     if not cart["id"]:
         cart["id"] = str((trigger.facts if trigger else {}).get("cart_id", ""))
     return CopyFacts(
         contact=contact_facts(contact),
         trigger=trigger_facts(trigger.type, trigger.occurred_at, trigger.facts) if trigger else {},
-        event={"name": product_event.name, "properties": product_event.properties} if product_event else {},
+        event={"name": product_event[1], "properties": product_event[2]} if product_event else {},
         product=product,
         cart=cart,
         session=session_facts_from_intent(contact.intent_facts),

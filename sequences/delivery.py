@@ -26,7 +26,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from sequences.copy_rendering import contact_copy_facts, render_for
+from sequences.copy_rendering import contact_copy_facts, recent_product_events, render_for
 from sequences.copy_selection import NoDefaultVariant
 from sequences.copy_templates import CopyTemplateError
 from sequences.email_assembly import assemble_email
@@ -120,6 +120,7 @@ def send_claimed_messages(ids: Iterable[int], *, now_fn: Callable[[], datetime] 
     rules = guard_rules(account)
     history = SendHistory(messages, now=now_fn(), window=rules.cap_window)
     batch = _SentBatch(account=account)
+    batch.product_events = recent_product_events([message.contact_id for message in messages])
     sender = MailSender(account.from_email or settings.DEFAULT_FROM_EMAIL)
     with _fast_commits():
         try:
@@ -170,6 +171,7 @@ class _SentBatch:
         self.items: list[tuple[Message, datetime]] = []
         self.steps: dict[int, list[Step]] = {}
         self.copy: dict[int, list[CopyVariant]] = {}
+        self.product_events: dict[int, list] = {}  # by contact: what copy_rendering needs for the product block
 
     def __len__(self) -> int:
         return len(self.items)
@@ -286,7 +288,13 @@ def _send_one(message, *, rules, history, sender: MailSender, batch: _SentBatch,
     try:
         rendered = render_for(
             batch.variants(message.step_id),
-            contact_copy_facts(contact, enrolment.trigger, batch.account),
+            contact_copy_facts(
+                contact,
+                enrolment.trigger,
+                batch.account,
+                product_events=batch.product_events.get(contact.pk, []),
+                latest_trigger=False,
+            ),
             reengagement=decision.use_reengagement_copy,
             now=now,
             unsubscribe_url=unsubscribe_url(message.pk),

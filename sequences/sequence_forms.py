@@ -93,8 +93,8 @@ class StepForm(_DelayHoursMixin, forms.ModelForm):
             "preferred_end": "until",
         }
         widgets = {
-            "preferred_start": forms.TimeInput(attrs={"type": "time"}),
-            "preferred_end": forms.TimeInput(attrs={"type": "time"}),
+            "preferred_start": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+            "preferred_end": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
         }
         help_texts = {
             "preferred_start": "Optional: send only inside these local hours, e.g. 19:00 to 21:00.",
@@ -111,8 +111,8 @@ class SegmentForm(_DelayHoursMixin, forms.ModelForm):
         model = Segment
         fields = ["name", "condition", "preferred_start", "preferred_end", "expected_lift", "example_trigger", "notes"]
         widgets = {
-            "preferred_start": forms.TimeInput(attrs={"type": "time"}),
-            "preferred_end": forms.TimeInput(attrs={"type": "time"}),
+            "preferred_start": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+            "preferred_end": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
             "notes": forms.Textarea(attrs={"rows": 2}),
         }
 
@@ -157,6 +157,6 @@ class SendingRulesForm(forms.ModelForm):
             "from_email": "Sender",
         }
         widgets = {
-            "quiet_hours_start": forms.TimeInput(attrs={"type": "time"}),
-            "quiet_hours_end": forms.TimeInput(attrs={"type": "time"}),
+            "quiet_hours_start": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+            "quiet_hours_end": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
         }

@@ -133,9 +133,13 @@ def copy_live_preview(request, pk: int, step_pk: int):
         if wanted and wanted != "new"
         else CopyVariant(step=step, is_default=not step.variants.exists())
     )
-    form = CopyVariantForm(request.POST, instance=instance)
     preview_form = PreviewForm(request.POST, prefix="p")
-    context = {"sequence": sequence, "step": step, "form": form}
+    context = {"sequence": sequence, "step": step}
+    if not has_role(request.user, EDITOR):
+        # A viewer cannot change the copy (their form is disabled, so nothing of it is posted): preview the saved one.
+        context.update(_preview(step, preview_form, None))
+        return render(request, "sequences/step_copy.html#preview", context)
+    form = CopyVariantForm(request.POST, instance=instance)
     if form.is_valid():
         context.update(_preview(step, preview_form, form.instance))
     else:
@@ -207,7 +211,9 @@ def copy_matrix(request, pk: int, step_pk: int):
         cells = []
         for variant in variants:
             holds = True
-            if not variant.is_default and variant.condition:
+            if variant.reengagement:
+                holds = None  # not for these contacts: only for those who did not open or click the first email
+            elif not variant.is_default and variant.condition:
                 holds = conditions.evaluate(variant.condition, facts.condition_facts()).result
             try:
                 subject = render_copy_template(variant.subject, context, html=False)

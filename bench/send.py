@@ -42,6 +42,25 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def cpu_seconds(*, pid: int | None = None, group: int | None = None, name: str | None = None) -> float:
+    """User + system CPU of one process, of a process group, or of every process with a name (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or (pid is not None and int(entry.name) != pid):
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        command, fields = stat.split("(", 1)[1].rsplit(")", 1)[0], stat.rsplit(")", 1)[1].split()
+        if name is not None and command != name:
+            continue
+        if group is None or int(fields[2]) == group:  # fields[2] is the process group
+            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
+
+
 def run_sink(port: int, received, ready) -> None:
     """An SMTP server that accepts and counts (the sink a real MTA would be)."""
     from aiosmtpd.controller import Controller
@@ -245,6 +264,8 @@ def main() -> int:
         start_new_session=True,
     )
     time.sleep(WORKER_WARMUP)  # the worker and beat are up before the first message falls due
+    sink_cpu_before, worker_cpu_before = cpu_seconds(pid=sink.pid), cpu_seconds(group=worker.pid)
+    postgres_cpu_before = cpu_seconds(name="postgres")
     schedule_messages(args.spread)
     print(f"{args.messages} messages scheduled over {args.spread:g} s", flush=True)
     started = time.perf_counter()
@@ -257,6 +278,9 @@ def main() -> int:
         else:
             print("timed out", flush=True)
     finally:
+        sink_cpu = cpu_seconds(pid=sink.pid) - sink_cpu_before
+        worker_cpu = cpu_seconds(group=worker.pid) - worker_cpu_before
+        postgres_cpu = cpu_seconds(name="postgres") - postgres_cpu_before
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(30)
     sent = Message.objects.filter(status="sent")
@@ -276,6 +300,12 @@ def main() -> int:
             f"p99 {lateness[min(count - 1, int(count * 0.99))]:.2f} s, max {lateness[-1]:.2f} s"
         )
     print(f"bare smtplib, one connection, same sink: {bare:,.0f} messages/s")
+    if count:
+        print(
+            f"CPU per message:      worker processes {1000 * worker_cpu / count:.2f} ms, "
+            f"PostgreSQL {1000 * postgres_cpu / count:.2f} ms, SMTP sink {1000 * sink_cpu / count:.2f} ms "
+            "(the sink shares these cores; a real mail server would not)"
+        )
     p99 = lateness[min(count - 1, int(count * 0.99))] if count else float("inf")
     if args.spread:
         # A steady schedule: the rate is the schedule's, so judge how late sends were.

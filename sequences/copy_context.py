@@ -100,7 +100,7 @@ def brand_facts(account) -> dict:
     return {
         "name": account.name,
         "logo_url": account.logo_url,
-        "color": account.brand_color,
+        "color": account.brand_color or "#1d4ed8",
         "website_url": account.website_url,
         "postal_address": account.postal_address,
     }

@@ -183,3 +183,11 @@ def withheld_copy(step: Step, contact: Contact, trigger: TriggerOccurrence, acco
     choice = choose_variant(rules, facts.condition_facts(), now=trigger.occurred_at)
     variant = variants[choice.variant.id]
     return {"variant": variant.name, "copy_variant": variant, "copy_trace": list(choice.trace)}
+
+
+def arm_choice(arm) -> VariantChoice:
+    """The trace of a variant an experiment arm imposed (copy experiments bypass the conditions)."""
+    variant = arm.copy_variant
+    rule = variant_rule(variant, key=0)
+    why = f"won: experiment “{arm.experiment.name}” put this contact in arm “{arm.name}”"
+    return VariantChoice(rule, ({"variant": variant.name, "result": True, "why": why},))

@@ -18,7 +18,6 @@ import logging
 import smtplib
 import socket
 from collections.abc import Callable, Iterable
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -26,14 +25,15 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from sequences.copy_rendering import contact_copy_facts, recent_product_events, render_for
+from sequences.copy_rendering import arm_choice, contact_copy_facts, recent_product_events, render_for, render_variant
 from sequences.copy_selection import NoDefaultVariant
 from sequences.copy_templates import CopyTemplateError
 from sequences.email_assembly import assemble_email
-from sequences.enrolment import next_step_message, schedule_next_step
+from sequences.enrolment import contact_zone, schedule_next_step
 from sequences.guards import HOLD, SEND, SKIP, GuardFacts, GuardRules, evaluate_guards
 from sequences.mail_sender import MailSender
-from sequences.models import Account, CopyVariant, Enrolment, Message, Step
+from sequences.models import Account, CopyVariant, Enrolment, Message
+from sequences.send_batch import SENT_FLUSH, SendBatch, fast_commits
 from sequences.send_history import SendHistory
 from sequences.tracking_links import unsubscribe_url, view_url
 
@@ -111,7 +111,15 @@ def send_claimed_messages(ids: Iterable[int], *, now_fn: Callable[[], datetime] 
     report = SendReport()
     messages = list(
         Message.objects.filter(pk__in=list(ids), status=Message.Status.SENDING)
-        .select_related("contact", "step", "enrolment__sequence", "enrolment__trigger", "enrolment__segment")
+        .select_related(
+            "contact",
+            "step",
+            "enrolment__sequence",
+            "enrolment__trigger",
+            "enrolment__segment",
+            "experiment_arm__copy_variant",
+            "experiment_arm__experiment",
+        )
         .order_by("-priority", "send_at")
     )
     if not messages:
@@ -119,10 +127,10 @@ def send_claimed_messages(ids: Iterable[int], *, now_fn: Callable[[], datetime] 
     account = Account.current()
     rules = guard_rules(account)
     history = SendHistory(messages, now=now_fn(), window=rules.cap_window)
-    batch = _SentBatch(account=account)
+    batch = SendBatch(account=account)
     batch.product_events = recent_product_events([message.contact_id for message in messages])
     sender = MailSender(account.from_email or settings.DEFAULT_FROM_EMAIL)
-    with _fast_commits():
+    with fast_commits():
         try:
             for message in messages:
                 _send_one(
@@ -136,82 +144,7 @@ def send_claimed_messages(ids: Iterable[int], *, now_fn: Callable[[], datetime] 
     return report
 
 
-SENT_FLUSH = 25
-
-
-@contextmanager
-def _fast_commits():
-    """Commit without waiting for the WAL flush while sending (PostgreSQL's synchronous_commit=off).
-
-    A worker that dies loses nothing by it: its commits are already in PostgreSQL. Only a crash of PostgreSQL
-    itself in the last fraction of a second could forget a start mark, and so resend that one message;
-    docs/sequences.md weighs this. Without it every message waits for two disk flushes.
-    """
-    postgres = connection.vendor == "postgresql"
-    if postgres:
-        with connection.cursor() as cursor:
-            cursor.execute("SET synchronous_commit TO OFF")
-    try:
-        yield
-    finally:
-        if postgres:
-            with connection.cursor() as cursor:
-                cursor.execute("RESET synchronous_commit")
-
-
-class _SentBatch:
-    """Follow-ups of sent messages (the next step, or the enrolment's completion), written a few dozen at a time.
-
-    Each message is marked sent on its own as soon as the mail server accepts it. If the worker dies before the
-    follow-up is written, `recover_stuck_messages` writes it later (Message.followed_up tells which are missing).
-    """
-
-    def __init__(self, *, account: Account):
-        self.account = account
-        self.items: list[tuple[Message, datetime]] = []
-        self.steps: dict[int, list[Step]] = {}
-        self.copy: dict[int, list[CopyVariant]] = {}
-        self.product_events: dict[int, list] = {}  # by contact: what copy_rendering needs for the product block
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def add(self, message: Message, sent_at: datetime) -> None:
-        self.items.append((message, sent_at))
-
-    def flush(self, *, now: datetime) -> None:
-        if not self.items:
-            return
-        items, self.items = self.items, []
-        with transaction.atomic():
-            next_messages, completed = [], []
-            for message, moment in items:
-                message.sent_at = moment
-                following = next_step_message(message, steps=self._steps(message), account=self.account, now=moment)
-                if following is None:
-                    completed.append(message.enrolment_id)
-                else:
-                    next_messages.append(following)
-            Message.objects.bulk_create(next_messages)
-            Enrolment.objects.filter(pk__in=completed, status=Enrolment.Status.ACTIVE).update(
-                status=Enrolment.Status.COMPLETED
-            )
-            Message.objects.filter(pk__in=[message.pk for message, _ in items]).update(followed_up=True)
-
-    def variants(self, step_id: int) -> list[CopyVariant]:
-        """A step's copy variants, read once per batch of sends."""
-        if step_id not in self.copy:
-            self.copy[step_id] = list(CopyVariant.objects.filter(step_id=step_id))
-        return self.copy[step_id]
-
-    def _steps(self, message: Message) -> list[Step]:
-        sequence_id = message.enrolment.sequence_id
-        if sequence_id not in self.steps:
-            self.steps[sequence_id] = list(Step.objects.filter(sequence_id=sequence_id).order_by("position", "pk"))
-        return self.steps[sequence_id]
-
-
-def _send_one(message, *, rules, history, sender: MailSender, batch: _SentBatch, now_fn, report: SendReport) -> None:
+def _send_one(message, *, rules, history, sender: MailSender, batch: SendBatch, now_fn, report: SendReport) -> None:
     now = now_fn()
     contact, enrolment = message.contact, message.enrolment
     if enrolment.status == Enrolment.Status.EXITED:
@@ -285,21 +218,23 @@ def _send_one(message, *, rules, history, sender: MailSender, batch: _SentBatch,
             Message.objects.filter(pk=message.pk).update(followed_up=True)
         return
     assert decision.action == SEND
+    facts = contact_copy_facts(
+        contact,
+        enrolment.trigger,
+        batch.account,
+        product_events=batch.product_events.get(contact.pk, []),
+        latest_trigger=False,
+    )
+    links = {"unsubscribe_url": unsubscribe_url(message.pk), "view_in_browser_url": view_url(message.pk)}
+    arm = message.experiment_arm
     try:
-        rendered = render_for(
-            batch.variants(message.step_id),
-            contact_copy_facts(
-                contact,
-                enrolment.trigger,
-                batch.account,
-                product_events=batch.product_events.get(contact.pk, []),
-                latest_trigger=False,
-            ),
-            reengagement=decision.use_reengagement_copy,
-            now=now,
-            unsubscribe_url=unsubscribe_url(message.pk),
-            view_in_browser_url=view_url(message.pk),
-        )
+        if arm is not None and arm.copy_variant is not None:
+            # A copy experiment decides the variant; the conditions are not consulted.
+            rendered = render_variant(arm.copy_variant, facts, choice=arm_choice(arm), **links)
+        else:
+            rendered = render_for(
+                batch.variants(message.step_id), facts, reengagement=decision.use_reengagement_copy, now=now, **links
+            )
     except (NoDefaultVariant, CopyTemplateError) as error:
         # Copy is checked when saved, so this is a template saved before a limit changed, or a step emptied
         # while live: the marketer sees why on the message, and nothing half-rendered goes out.
@@ -316,7 +251,7 @@ def _send_one(message, *, rules, history, sender: MailSender, batch: _SentBatch,
         from_email=sender.from_email,
         html=rendered.html,
         subject=rendered.subject,
-        unsubscribe_url=unsubscribe_url(message.pk),
+        unsubscribe_url=links["unsubscribe_url"],
     )
     # Mark the hand-over first: if this worker dies now, recovery knows the outcome is unknown and never resends.
     if not _mark_started(
@@ -327,6 +262,8 @@ def _send_one(message, *, rules, history, sender: MailSender, batch: _SentBatch,
         trace=rendered.trace,
         links=assembled.links,
         message_id_header=assembled.message_id_header,
+        local_hour=now.astimezone(contact_zone(contact, batch.account)).hour,
+        recent_sends=sum(1 for sent in history.recent[contact.pk] if now - rules.cap_window < sent <= now),
     ):
         return
     try:
@@ -356,7 +293,8 @@ def _send_one(message, *, rules, history, sender: MailSender, batch: _SentBatch,
 # building was a visible share of a send (bench/send.py). Both are conditional on the state, like _move.
 _STARTED_SQL = (
     "UPDATE sequences_message SET smtp_started_at = %s, attempts = attempts + 1, subject = %s, variant = %s, "
-    "copy_variant_id = %s, copy_trace = %s, links = %s, message_id_header = %s WHERE id = %s AND status = 'sending'"
+    "copy_variant_id = %s, copy_trace = %s, links = %s, message_id_header = %s, local_hour = %s, recent_sends = %s "
+    "WHERE id = %s AND status = 'sending'"
 )
 _SENT_SQL = (
     "UPDATE sequences_message SET status = 'sent', sent_at = %s, reason = '' WHERE id = %s AND status = 'sending'"
@@ -364,13 +302,34 @@ _SENT_SQL = (
 
 
 def _mark_started(
-    pk: int, *, now, subject: str, variant: CopyVariant, trace: list, links: list[str], message_id_header: str
+    pk: int,
+    *,
+    now,
+    subject: str,
+    variant: CopyVariant,
+    trace: list,
+    links: list[str],
+    message_id_header: str,
+    local_hour: int,
+    recent_sends: int,
 ) -> bool:
     links_param = Message._meta.get_field("links").get_db_prep_save(links, connection)
     trace_param = Message._meta.get_field("copy_trace").get_db_prep_save(trace, connection)
     with connection.cursor() as cursor:
         cursor.execute(
-            _STARTED_SQL, [now, subject, variant.name, variant.pk, trace_param, links_param, message_id_header, pk]
+            _STARTED_SQL,
+            [
+                now,
+                subject,
+                variant.name,
+                variant.pk,
+                trace_param,
+                links_param,
+                message_id_header,
+                local_hour,
+                recent_sends,
+                pk,
+            ],
         )
         return cursor.rowcount == 1
 
@@ -423,7 +382,7 @@ def recover_stuck_messages(*, now: datetime) -> tuple[int, int]:
         .order_by("pk")[:1000]
     )
     if orphans:
-        batch = _SentBatch(account=Account.current())
+        batch = SendBatch(account=Account.current())
         for message in orphans:
             batch.add(message, message.sent_at or now)
         batch.flush(now=now)

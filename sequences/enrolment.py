@@ -15,6 +15,8 @@ from django.db import IntegrityError, transaction
 
 from sequences import conditions
 from sequences.copy_rendering import withheld_copy
+from sequences.experiment_arms import arm_window
+from sequences.experiments import arm_rule, experiment_arm
 from sequences.intent import contact_fact_context
 from sequences.models import Account, Contact, Enrolment, Message, Segment, Sequence, Step, TriggerOccurrence
 from sequences.send_timing import LocalHours, SendWindow, compute_send_time
@@ -161,9 +163,10 @@ def _enrol(occurrence: TriggerOccurrence, sequence: Sequence, account: Account, 
         # The control group: every step is computed and kept as withheld, never sent, so lift can be measured.
         anchor = occurrence.occurred_at
         for step in steps:
+            arm = experiment_arm(step, contact.pk)
             timing = compute_send_time(
                 anchor=_anchor(step, occurrence, anchor),
-                window=step_window(step, segment),
+                window=arm_window(step_window(step, segment), arm_rule(arm)),
                 zone=zone,
                 quiet_hours=quiet,
                 now=now,
@@ -177,6 +180,8 @@ def _enrol(occurrence: TriggerOccurrence, sequence: Sequence, account: Account, 
                 priority=occurrence.score,
                 timing_reasons=list(timing.reasons),
                 reason=f"control group ({sequence.holdout_percent}% holdout)",
+                experiment_arm=arm,
+                local_hour=timing.send_at.astimezone(zone).hour,
                 # The variant this contact would have got, so lift can be read per variant too.
                 **withheld_copy(step, contact, occurrence, account),
             )
@@ -201,9 +206,10 @@ def schedule_step(enrolment: Enrolment, step: Step, *, anchor: datetime, account
 def step_message(enrolment: Enrolment, step: Step, *, anchor: datetime, account: Account, now: datetime) -> Message:
     """The (unsaved) message for `step`, its send time computed from the anchor."""
     trigger_time = enrolment.trigger.occurred_at if enrolment.trigger else anchor
+    arm = experiment_arm(step, enrolment.contact_id)
     timing = compute_send_time(
         anchor=anchor if step.delay_from == Step.DelayFrom.PREVIOUS else trigger_time,
-        window=step_window(step, enrolment.segment),
+        window=arm_window(step_window(step, enrolment.segment), arm_rule(arm)),
         zone=contact_zone(enrolment.contact, account),
         quiet_hours=LocalHours(account.quiet_hours_start, account.quiet_hours_end),
         now=now,
@@ -214,6 +220,7 @@ def step_message(enrolment: Enrolment, step: Step, *, anchor: datetime, account:
         contact=enrolment.contact,
         send_at=timing.send_at,
         priority=enrolment.score,
+        experiment_arm=arm,
         timing_reasons=list(timing.reasons),
         # The copy variant and subject are chosen at send time, from the facts and copy as they are then.
     )

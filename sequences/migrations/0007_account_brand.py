@@ -14,7 +14,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='account',
             name='brand_color',
-            field=models.CharField(default='#1d4ed8', help_text='Buttons and links', max_length=7, validators=[django.core.validators.RegexValidator('^#[0-9a-fA-F]{6}$', 'Use a colour like #1d4ed8.')]),
+            field=models.CharField(blank=True, default='#1d4ed8', help_text='Buttons and links', max_length=7, validators=[django.core.validators.RegexValidator('^#[0-9a-fA-F]{6}$', 'Use a colour like #1d4ed8.')]),
         ),
         migrations.AddField(
             model_name='account',

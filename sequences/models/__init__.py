@@ -2,6 +2,7 @@ from sequences.models.account import Account, LifecycleStage
 from sequences.models.contact import AnonymousId, Contact, SubscriptionStatus
 from sequences.models.copy import CopyVariant
 from sequences.models.event import Event, EventType, RejectedEvent
+from sequences.models.experiment import Experiment, ExperimentArm
 from sequences.models.intent import ScoreHistory, ScoringModel, SessionSummary, TriggerOccurrence, TriggerType
 from sequences.models.sequence import (
     EmailEvent,
@@ -25,6 +26,8 @@ __all__ = [
     "Enrolment",
     "Event",
     "EventType",
+    "Experiment",
+    "ExperimentArm",
     "FunnelStage",
     "LifecycleStage",
     "Message",

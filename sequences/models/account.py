@@ -50,6 +50,7 @@ class Account(models.Model):
     logo_url = models.URLField(max_length=500, blank=True, default="", help_text="https address of your logo")
     brand_color = models.CharField(
         max_length=7,
+        blank=True,
         default="#1d4ed8",
         validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", "Use a colour like #1d4ed8.")],
         help_text="Buttons and links",

@@ -156,6 +156,12 @@ class Message(models.Model):
         "sequences.CopyVariant", null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
     )
     copy_trace = models.JSONField(default=list, help_text="Why that variant won: each variant's condition checked")
+    experiment_arm = models.ForeignKey(
+        "sequences.ExperimentArm", null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
+    )
+    # Recorded when sent, for analytics: the contact's local hour, and emails they got in the 48 h before.
+    local_hour = models.PositiveSmallIntegerField(null=True, blank=True)
+    recent_sends = models.PositiveSmallIntegerField(null=True, blank=True)
     links = models.JSONField(default=list, help_text="The URLs this email contains: the only click targets")
     message_id_header = models.CharField(max_length=200, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)

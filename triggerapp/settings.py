@@ -179,6 +179,7 @@ CELERY_BEAT_SCHEDULE = {
     "enrol-triggers": {"task": "sequences.tasks.enrol_triggers", "schedule": 5.0},
     "dispatch-due-messages": {"task": "sequences.tasks.dispatch_due_messages", "schedule": 2.0},
     "recover-stuck-messages": {"task": "sequences.tasks.recover_stuck_messages", "schedule": 60.0},
+    "refresh-rollups": {"task": "analytics.tasks.refresh_rollups", "schedule": 60.0},
     "purge-old-rejected-events": {
         "task": "sequences.tasks.purge_rejected_events",
         "schedule": 6 * 60 * 60,

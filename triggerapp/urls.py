@@ -8,6 +8,7 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("v1/", include("sequences.tracking.urls")),
+    path("api/v1/analytics/", include("analytics.api_urls")),
     path("api/v1/", include("sequences.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
@@ -16,6 +17,7 @@ urlpatterns = [
     path("t/v/<str:token>/", email_tracking.view_in_browser, name="view-in-browser"),
     path("u/<str:token>/", email_tracking.unsubscribe, name="unsubscribe"),
     path("anymail/", include("triggerapp.esp_webhooks")),
+    path("analytics/", include("analytics.urls")),
     path("", include("sequences.urls")),
 ]
 

@@ -1,6 +1,14 @@
 from django.urls import path
 
-from sequences.views import contacts, copy_pages, dashboard, scoring, sequence_pages, settings_pages
+from sequences.views import (
+    contacts,
+    copy_pages,
+    dashboard,
+    experiment_pages,
+    scoring,
+    sequence_pages,
+    settings_pages,
+)
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
@@ -27,6 +35,16 @@ urlpatterns = [
         "sequences/<int:pk>/steps/<int:step_pk>/copy/variants/<int:variant_pk>/delete/",
         copy_pages.variant_delete,
         name="variant-delete",
+    ),
+    path(
+        "sequences/<int:pk>/steps/<int:step_pk>/experiments/",
+        experiment_pages.step_experiments,
+        name="step-experiments",
+    ),
+    path(
+        "sequences/<int:pk>/steps/<int:step_pk>/experiments/<int:experiment_pk>/stop/",
+        experiment_pages.experiment_stop,
+        name="experiment-stop",
     ),
     path("segments/", sequence_pages.segment_list, name="segment-list"),
     path("segments/new/", sequence_pages.segment_edit, name="segment-new"),

@@ -112,3 +112,60 @@ def test_a_timing_arm_sends_at_once_where_the_other_waits_for_the_window(tracker
         assert time(9) <= message.send_at.astimezone(contact_zone(message.contact, account)).time() <= time(10)
     for message in by_arm["At once"]:
         assert message.send_at < timezone.now() + timedelta(minutes=5)
+
+
+@pytest.mark.django_db
+def test_an_editor_starts_and_stops_a_send_time_experiment_in_the_page(client, bob, cart_sequence):  # noqa: F811
+    step = cart_sequence.steps.get(position=0)
+    client.force_login(bob)
+    page = f"/sequences/{cart_sequence.pk}/steps/{step.pk}/experiments/"
+
+    client.post(
+        page, {"name": "Evening test", "kind": "timing", "split": "30", "window_start": "19:00", "window_end": "21:00"}
+    )
+
+    experiment = Experiment.objects.get(step=step)
+    arms = {arm.name: arm for arm in experiment.arms.all()}
+    assert arms["Send at once"].is_baseline
+    assert arms["Send at once"].weight == 70
+    assert arms["Engagement window 19:00–21:00"].preferred_start == time(19)
+    again = client.post(
+        page, {"name": "Second", "kind": "timing", "split": "50", "window_start": "8:00", "window_end": "9:00"}
+    )
+    assert again.status_code == 422
+    assert "already has a running experiment" in again.content.decode()
+
+    client.post(f"{page}{experiment.pk}/stop/")
+    experiment.refresh_from_db()
+    assert experiment.status == "stopped"
+
+
+@pytest.mark.django_db
+def test_a_copy_experiment_needs_two_different_variants_and_viewers_cannot_start_one(
+    client,
+    bob,
+    charlie,
+    cart_sequence,  # noqa: F811
+):
+    step = cart_sequence.steps.get(position=0)
+    default = step.variants.get(is_default=True)
+    page = f"/sequences/{cart_sequence.pk}/steps/{step.pk}/experiments/"
+    client.force_login(charlie)
+    assert client.get(page).status_code == 200
+    assert client.post(page, {"name": "x", "kind": "copy", "split": "50"}).status_code == 403
+
+    client.force_login(bob)
+    response = client.post(
+        page,
+        {
+            "name": "Same",
+            "kind": "copy",
+            "split": "50",
+            "baseline_variant": default.pk,
+            "challenger_variant": default.pk,
+        },
+    )
+
+    assert response.status_code == 422
+    assert "different variant" in response.content.decode()
+    assert not Experiment.objects.exists()

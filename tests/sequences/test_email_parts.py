@@ -2,10 +2,13 @@
 
 from email import message_from_bytes, policy
 
+import pytest
+from django.template.loader import get_template
+from django.utils.safestring import mark_safe
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sequences.email_assembly import encoded_header
+from sequences.email_assembly import COPY_CSS, INLINER, RenderedCopy, encoded_header, layout_html, product_price
 from sequences.email_text import html_to_text
 
 subjects = (
@@ -41,4 +44,79 @@ def test_the_text_part_keeps_words_links_and_paragraphs_and_drops_hidden_parts()
         "Finish here (https://shop.example.com/cart?a=1&b=2)\nThanks\n\n"
         "- One\n- Two\n\n"
         "Tom & Jerry <3\n"
+    )
+
+
+def _whole_layout(rendered, *, brand, product, unsubscribe_url, view_in_browser_url):
+    """The reference: the whole layout rendered by Django's template engine, then every CSS rule inlined."""
+    html = get_template("email/layout.html").render(
+        {
+            "subject": rendered.subject,
+            "preheader": rendered.preheader,
+            "opening": mark_safe(rendered.opening_html),  # noqa: S308  (a test's own fragment)
+            "body": mark_safe(rendered.body_html),  # noqa: S308
+            "cta_text": rendered.cta_text,
+            "cta_url": rendered.cta_url,
+            "brand": brand,
+            "postal_address": brand.get("postal_address", ""),
+            "product": product,
+            "product_price": product_price(product),
+            "unsubscribe_url": unsubscribe_url,
+            "view_in_browser_url": view_in_browser_url,
+            "copy_css": COPY_CSS % brand["color"],
+        }
+    )
+    return INLINER.inline(html)
+
+
+BRAND = {
+    "name": "Shop & Co",
+    "logo_url": "",
+    "color": "#112233",
+    "website_url": "https://shop.example.com",
+    "postal_address": "1 Main St\nSpringfield",
+}
+PRODUCT = {
+    "name": "Head <phones>",
+    "image_url": "https://cdn.example.com/p.jpg",
+    "url": "https://shop.example.com/p",
+    "variant": "Black",
+    "size": "",
+    "price": 249.5,
+    "currency": "EUR",
+}
+
+
+@pytest.mark.parametrize(
+    ("copy", "product", "brand"),
+    [
+        (
+            RenderedCopy(
+                "Hi",
+                "Pre",
+                "Hi <strong>Ada</strong>",
+                '<p>One</p><p>Two <a href="https://x.example">x</a></p>',
+                "Buy",
+                "https://x.example/buy",
+            ),
+            PRODUCT,
+            BRAND,
+        ),
+        (
+            RenderedCopy("Hi", "", "", "<p>Only body</p>", "", ""),
+            {},
+            {**BRAND, "logo_url": "https://cdn.example.com/logo.png", "postal_address": ""},
+        ),
+        (
+            RenderedCopy("Ünïcode & <b>", "x", "", "<ul><li>a</li></ul>", "Go", ""),
+            {**PRODUCT, "image_url": "", "url": ""},
+            BRAND,
+        ),
+    ],
+)
+def test_the_layout_filled_from_its_cached_shape_equals_rendering_the_whole_layout(copy, product, brand):
+    links = {"unsubscribe_url": "https://t.example/u/abc/", "view_in_browser_url": "https://t.example/t/v/abc/"}
+
+    assert layout_html(copy, brand=brand, product=product, **links) == _whole_layout(
+        copy, brand=brand, product=product, **links
     )

@@ -13,8 +13,8 @@ from analytics.models import SendTimeStats
 FATIGUE_LABELS = {0: "0", 1: "1", 2: "2", 3: "3 or more"}
 
 
-def conversion_lift(report_filter: ReportFilter) -> Chart:
-    rows = [row.as_dict() for row in lift_report("conversion", "segment", report_filter)]
+def conversion_lift(report_filter: ReportFilter, labels: Labels) -> Chart:
+    rows = [row.as_dict() for row in lift_report("conversion", "segment", report_filter, labels)]
     return lift_chart(
         "conversion-lift",
         "Conversion lift by segment",
@@ -24,8 +24,8 @@ def conversion_lift(report_filter: ReportFilter) -> Chart:
     )
 
 
-def open_lift(report_filter: ReportFilter) -> Chart:
-    rows = [row.as_dict() for row in lift_report("open", "segment", report_filter)]
+def open_lift(report_filter: ReportFilter, labels: Labels) -> Chart:
+    rows = [row.as_dict() for row in lift_report("open", "segment", report_filter, labels)]
     return lift_chart(
         "open-lift",
         "Open lift by segment (experiment arms)",
@@ -88,7 +88,7 @@ def send_hour(report_filter: ReportFilter, labels: Labels, metric: str) -> Chart
     )
 
 
-def fatigue(report_filter: ReportFilter) -> Chart:
+def fatigue(report_filter: ReportFilter, labels: Labels) -> Chart:
     opened = "opened_human" if report_filter.human_opens_only else "opened"
     totals = (
         _send_time_rows(report_filter)
@@ -105,7 +105,7 @@ def fatigue(report_filter: ReportFilter) -> Chart:
     return fatigue_chart(rows)
 
 
-def trend(report_filter: ReportFilter) -> Chart:
+def trend(report_filter: ReportFilter, labels: Labels) -> Chart:
     opened = "opened_human" if report_filter.human_opens_only else "opened"
     totals = (
         report_filter.rows()
@@ -132,18 +132,23 @@ def trend(report_filter: ReportFilter) -> Chart:
     return trend_chart([(day, *values) for day, values in sorted(days.items())])
 
 
+CHARTS = {
+    "conversion-lift": conversion_lift,
+    "open-lift": open_lift,
+    "funnel": funnel,
+    "open-by-hour": lambda report_filter, labels: send_hour(report_filter, labels, "open"),
+    "conversion-by-hour": lambda report_filter, labels: send_hour(report_filter, labels, "conversion"),
+    "fatigue": fatigue,
+    "trend": trend,
+}
+
+
 def dashboard_charts(report_filter: ReportFilter) -> list[Chart]:
     labels = Labels()
-    return [
-        conversion_lift(report_filter),
-        open_lift(report_filter),
-        funnel(report_filter, labels),
-        send_hour(report_filter, labels, "open"),
-        send_hour(report_filter, labels, "conversion"),
-        fatigue(report_filter),
-        trend(report_filter),
-    ]
+    return [build(report_filter, labels) for build in CHARTS.values()]
 
 
 def chart_by_id(report_filter: ReportFilter, chart_id: str) -> Chart | None:
-    return next((chart for chart in dashboard_charts(report_filter) if chart.id == chart_id), None)
+    """One chart only (a CSV export need not compute the other six)."""
+    build = CHARTS.get(chart_id)
+    return build(report_filter, Labels()) if build else None

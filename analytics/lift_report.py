@@ -12,6 +12,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 
+from django.db.models import Sum
+
 from analytics.lift_statistics import Lift, lift
 from analytics.models import DailyStats
 from sequences.models import ExperimentArm, Segment, Sequence, Step
@@ -102,13 +104,14 @@ class Labels:
         return float(match.group(1)) / 100 if any(word in about for word in words[metric]) else None
 
 
-def lift_report(metric: str, group_by: str, report_filter: ReportFilter) -> list[LiftRow]:
+def lift_report(metric: str, group_by: str, report_filter: ReportFilter, labels: Labels | None = None) -> list[LiftRow]:
     if metric not in METRICS or group_by not in GROUPINGS:
         raise ValueError("unknown metric or grouping")
-    labels = Labels()
+    labels = labels or Labels()
     fields = ["sequence_id", "segment_id", "step_id", "step_position", "variant", "arm_id", "control"]
     counts = ["enrolments", "enrolments_converted", "messages", "opened", "opened_human", "clicked"]
-    rows = report_filter.rows().values(*fields, *counts)
+    # Summed over the days in SQL: the page reads one row per group and arm, not one per day.
+    rows = report_filter.rows().values(*fields).annotate(**{name: Sum(name) for name in counts}).order_by()
     if metric == "conversion":
         return _conversion_rows(rows, group_by, labels)
     success = "clicked" if metric == "click" else ("opened_human" if report_filter.human_opens_only else "opened")

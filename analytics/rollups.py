@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db import transaction
-from django.db.models import DecimalField, Exists, Max, OuterRef, Subquery, Sum, Value
+from django.db import connection, transaction
+from django.db.models import DecimalField, Max, Min, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
 
 from analytics.models import DailyStats, RollupState, SendTimeStats
@@ -49,35 +49,16 @@ def _day_bounds(day: date) -> tuple[datetime, datetime]:
 
 
 def _partition_rows(day: date, sequence_id: int) -> list[dict]:
+    """One row per message of the partition, with its outcomes. Three indexed queries: the messages, their
+    email events grouped by message and kind, and their enrolments' first messages and orders (a correlated
+    EXISTS per kind made PostgreSQL scan every email event once per partition)."""
     start, end = _day_bounds(day)
-    events = EmailEvent.objects.filter(message=OuterRef("pk"))
-    enrolment_orders = EmailEvent.objects.filter(message__enrolment=OuterRef("enrolment"), kind="conversion")
-
-    def revenue(queryset, group_field):
-        total = queryset.values(group_field).annotate(total=Sum("revenue")).values("total")
-        return Coalesce(Subquery(total, output_field=MONEY), Value(Decimal(0)), output_field=MONEY)
-
-    return list(
+    rows = list(
         Message.objects.filter(
-            enrolment__sequence_id=sequence_id,
-            send_at__gte=start,
-            send_at__lt=end,
-            status__in=ENROLMENT_STATUSES,
-        )
-        .annotate(
-            opened=Exists(events.filter(kind="open")),
-            opened_human=Exists(events.filter(kind="open", machine_open=False)),
-            clicked=Exists(events.filter(kind="click")),
-            converted=Exists(events.filter(kind="conversion")),
-            unsubscribed=Exists(events.filter(kind="unsubscribe")),
-            complained=Exists(events.filter(kind="complaint")),
-            bounced=Exists(events.filter(kind="bounce")),
-            first=~Exists(Message.objects.filter(enrolment=OuterRef("enrolment"), pk__lt=OuterRef("pk"))),
-            enrolment_converted=Exists(enrolment_orders),
-            message_revenue=revenue(events.filter(kind="conversion"), "message"),
-            enrolment_revenue=revenue(enrolment_orders, "message__enrolment"),
-        )
-        .values(
+            enrolment__sequence_id=sequence_id, send_at__gte=start, send_at__lt=end, status__in=ENROLMENT_STATUSES
+        ).values(
+            "pk",
+            "enrolment_id",
             "status",
             "step_id",
             "step__position",
@@ -87,19 +68,58 @@ def _partition_rows(day: date, sequence_id: int) -> list[dict]:
             "experiment_arm_id",
             "local_hour",
             "recent_sends",
-            "opened",
-            "opened_human",
-            "clicked",
-            "converted",
-            "unsubscribed",
-            "complained",
-            "bounced",
-            "first",
-            "enrolment_converted",
-            "message_revenue",
-            "enrolment_revenue",
         )
     )
+    if not rows:
+        return rows
+    outcomes: dict[int, dict] = defaultdict(lambda: {"revenue": Decimal(0)})
+    for chunk in _chunks([row["pk"] for row in rows]):
+        for event in (
+            EmailEvent.objects.filter(message_id__in=chunk)
+            .values("message_id", "kind", "machine_open")
+            .annotate(revenue=Sum("revenue"))
+        ):
+            found = outcomes[event["message_id"]]
+            found[event["kind"]] = True
+            if event["kind"] == "open" and not event["machine_open"]:
+                found["open_human"] = True
+            found["revenue"] += event["revenue"] or 0
+    firsts: set[int] = set()
+    orders: dict[int, Decimal] = {}
+    for chunk in _chunks(sorted({row["enrolment_id"] for row in rows})):
+        firsts |= set(
+            Message.objects.filter(enrolment_id__in=chunk)
+            .values("enrolment_id")
+            .annotate(first=Min("pk"))
+            .values_list("first", flat=True)
+        )
+        orders |= dict(
+            EmailEvent.objects.filter(message__enrolment_id__in=chunk, kind="conversion")
+            .values("message__enrolment_id")
+            .annotate(total=Coalesce(Sum("revenue"), Value(Decimal(0)), output_field=MONEY))
+            .values_list("message__enrolment_id", "total")
+        )
+    for row in rows:
+        found = outcomes.get(row["pk"], {})
+        row.update(
+            opened=found.get("open", False),
+            opened_human=found.get("open_human", False),
+            clicked=found.get("click", False),
+            converted=found.get("conversion", False),
+            unsubscribed=found.get("unsubscribe", False),
+            complained=found.get("complaint", False),
+            bounced=found.get("bounce", False),
+            message_revenue=found.get("revenue", Decimal(0)),
+            first=row["pk"] in firsts,
+            enrolment_converted=row["enrolment_id"] in orders,
+            enrolment_revenue=orders.get(row["enrolment_id"], Decimal(0)),
+        )
+    return rows
+
+
+def _chunks(ids: list[int], size: int = 5000):
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
 
 
 def aggregate_partition(day: date, sequence_id: int, rows: Iterable[dict]) -> tuple[list, list]:
@@ -159,8 +179,12 @@ def aggregate_partition(day: date, sequence_id: int, rows: Iterable[dict]) -> tu
 
 
 def recompute_partition(day: date, sequence_id: int) -> None:
-    daily_rows, send_time_rows = aggregate_partition(day, sequence_id, _partition_rows(day, sequence_id))
     with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                # These short queries look costly enough to PostgreSQL to be JIT-compiled each time: a loss here.
+                cursor.execute("SET LOCAL jit = off")
+        daily_rows, send_time_rows = aggregate_partition(day, sequence_id, _partition_rows(day, sequence_id))
         DailyStats.objects.filter(day=day, sequence_id=sequence_id).delete()
         SendTimeStats.objects.filter(day=day, sequence_id=sequence_id).delete()
         DailyStats.objects.bulk_create(daily_rows)

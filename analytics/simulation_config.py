@@ -143,7 +143,10 @@ def config_from_json(data: dict[str, Any], base: SimulationConfig | None = None)
     if "conversion" in changes:
         conversion = dict(base.conversion)
         for segment, truth in changes["conversion"].items():
-            conversion[segment] = ConversionTruth(float(truth["baseline"]), float(truth["emailed"]))
+            try:
+                conversion[segment] = ConversionTruth(float(truth["baseline"]), float(truth["emailed"]))
+            except (KeyError, TypeError, ValueError):
+                raise ValueError(f"conversion[{segment!r}] needs numbers for baseline and emailed") from None
         changes["conversion"] = conversion
     for name in ("engagement_window", "quiet_hours"):
         if name in changes:

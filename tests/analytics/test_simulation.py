@@ -10,7 +10,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.core import mail
 
+from analytics.lift_report import ReportFilter, lift_report
 from analytics.management.commands.simulate import run_counts
+from analytics.rollups import rebuild_rollups
 from analytics.simulation_config import ConversionTruth, SimulationConfig
 from analytics.simulation_driver import WRITE_KEY_NAME, SimulationDriver, measure_conversion, measure_opens
 from sequences.models import Contact, EmailEvent, Event, Message
@@ -71,6 +73,12 @@ def test_a_fixed_seed_recovers_the_configured_lifts():
     assert min(opens.result.treated.trials, opens.result.control.trials) >= 20
     assert contains(opens.result, opens.configured), opens.result.note
     assert opens.result.lift > 0
+    # And what the dashboard and the lift API report, from the rollups, contains the truth too.
+    rebuild_rollups()
+    (reported,) = [row for row in lift_report("conversion", "segment", ReportFilter()) if row.group == SEGMENT]
+    assert contains(reported.result, conversion.configured), reported.result.note
+    (reported_opens,) = [row for row in lift_report("open", "segment", ReportFilter()) if row.group.startswith(SEGMENT)]
+    assert contains(reported_opens.result, opens.configured), reported_opens.result.note
 
 
 @pytest.mark.django_db(transaction=True, reset_sequences=True)

@@ -14,11 +14,13 @@ variant_lists = st.lists(
     st.tuples(st.integers(0, 20), st.booleans(), st.booleans()),  # priority, condition holds, re-engagement
     max_size=8,
 ).map(
-    lambda specs: [
-        VariantRule(id=i + 1, name=f"v{i + 1}", condition=HOLDS if holds else FAILS, priority=p, reengagement=re)
-        for i, (p, holds, re) in enumerate(specs)
-    ]
-    + [VariantRule(id=100, name="Default", condition={}, is_default=True)]
+    lambda specs: (
+        [
+            VariantRule(id=i + 1, name=f"v{i + 1}", condition=HOLDS if holds else FAILS, priority=p, reengagement=re)
+            for i, (p, holds, re) in enumerate(specs)
+        ]
+        + [VariantRule(id=100, name="Default", condition={}, is_default=True)]
+    )
 )
 
 

@@ -43,7 +43,8 @@ def test_an_editor_builds_a_sequence_step_by_step_and_activates_it(client, bob, 
         },
     )
     assert saved.status_code == 302
-    assert "Thanks, {{ first_name|default:&#x27;friend&#x27; }}" in client.get(f"/sequences/{draft.pk}/").content.decode()
+    page = client.get(f"/sequences/{draft.pk}/").content.decode()
+    assert "Thanks, {{ first_name|default:&#x27;friend&#x27; }}" in page
 
     client.post(f"/sequences/{draft.pk}/status/", {"status": "active"})
 

@@ -23,6 +23,7 @@ from django.core.mail import EmailMultiAlternatives, make_msgid
 from django.template.loader import get_template
 from django.utils.safestring import mark_safe
 
+from sequences.copy_template_limits import MAX_SOURCE_CHARS
 from sequences.copy_templates import render_copy_template
 from sequences.email_text import html_to_text
 from sequences.tracking_links import click_url, open_url
@@ -58,18 +59,27 @@ class RenderedCopy:
     cta_url: str
 
 
+def render_field(source: str, context: dict, *, html: bool) -> str:
+    """One copy field. Text without a single "{" has no tag, value or comment: it renders to itself (with the
+    template engine's newline rules), so the sandbox is skipped; many fields of most emails are like that."""
+    if "{" not in source and len(source) <= MAX_SOURCE_CHARS:
+        text = source.replace("\r\n", "\n").replace("\r", "\n")
+        return text[:-1] if text.endswith("\n") else text
+    return render_copy_template(source, context, html=html)
+
+
 def render_copy(copy: EmailCopy, context: dict) -> RenderedCopy:
     """Render every field in the sandbox (raises copy_templates.CopyTemplateError on a limit or a broken template)."""
-    subject = " ".join(render_copy_template(copy.subject, context, html=False).split())
-    body = render_copy_template(copy.body, context, html=True)
-    cta_url = render_copy_template(copy.cta_url, context, html=False).strip()
+    subject = " ".join(render_field(copy.subject, context, html=False).split())
+    body = render_field(copy.body, context, html=True)
+    cta_url = render_field(copy.cta_url, context, html=False).strip()
     return RenderedCopy(
         # No line breaks: copy can never split a header in two.
         subject=subject[:300],
-        preheader=" ".join(render_copy_template(copy.preheader, context, html=False).split())[:300],
-        opening_html=_clean(render_copy_template(copy.opening, context, html=True), OPENING_TAGS),
+        preheader=" ".join(render_field(copy.preheader, context, html=False).split())[:300],
+        opening_html=_clean(render_field(copy.opening, context, html=True), OPENING_TAGS),
         body_html=_clean(body if TAG.search(body) else _paragraphs(body), BODY_TAGS),
-        cta_text=" ".join(render_copy_template(copy.cta_text, context, html=False).split())[:100],
+        cta_text=" ".join(render_field(copy.cta_text, context, html=False).split())[:100],
         cta_url=cta_url if cta_url.lower().startswith(("https://", "http://")) else "",
     )
 

@@ -8,7 +8,16 @@ from django.utils.safestring import mark_safe
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sequences.email_assembly import COPY_CSS, INLINER, RenderedCopy, encoded_header, layout_html, product_price
+from sequences.copy_templates import render_copy_template
+from sequences.email_assembly import (
+    COPY_CSS,
+    INLINER,
+    RenderedCopy,
+    encoded_header,
+    layout_html,
+    product_price,
+    render_field,
+)
 from sequences.email_text import html_to_text
 
 subjects = (
@@ -120,3 +129,8 @@ def test_the_layout_filled_from_its_cached_shape_equals_rendering_the_whole_layo
     assert layout_html(copy, brand=brand, product=product, **links) == _whole_layout(
         copy, brand=brand, product=product, **links
     )
+
+
+@given(st.text(st.characters(blacklist_characters="{", blacklist_categories=("Cs",)), max_size=300), st.booleans())
+def test_text_without_template_syntax_renders_as_the_sandbox_would(source, html):
+    assert render_field(source, {}, html=html) == render_copy_template(source, {}, html=html)

@@ -13,7 +13,7 @@ LAYOUT = {
     "margin": {"l": 60, "r": 20, "t": 30, "b": 60},
     "height": 340,
     "font": {"family": "system-ui, sans-serif", "size": 12},
-    "legend": {"orientation": "h", "y": -0.25},
+    "legend": {"orientation": "h", "y": 1.12},
     "paper_bgcolor": "rgba(0,0,0,0)",
     "plot_bgcolor": "rgba(0,0,0,0)",
 }
@@ -49,7 +49,7 @@ def lift_chart(chart_id: str, title: str, description: str, rows: list[dict]) ->
         {
             "type": "bar",
             "name": "Measured lift (95% interval)",
-            "x": [row["group"] for row in shown],
+            "x": [row["group"].replace(" · ", "<br>") for row in shown],
             "y": lifts,
             "marker": {"color": [BLUE if row["enough_data"] else GREY for row in shown]},
             "error_y": {"type": "data", "symmetric": False, "array": upper, "arrayminus": lower, "color": "#111827"},
@@ -63,7 +63,7 @@ def lift_chart(chart_id: str, title: str, description: str, rows: list[dict]) ->
                 "type": "scatter",
                 "mode": "markers",
                 "name": "Expected (the segment's note)",
-                "x": [group for group, _ in expected],
+                "x": [group.replace(" · ", "<br>") for group, _ in expected],
                 "y": [value for _, value in expected],
                 "marker": {"symbol": "line-ew-open", "size": 36, "line": {"width": 3, "color": RED}},
             }
@@ -111,12 +111,15 @@ def funnel_chart(rows: list[tuple[str, int, int, int, int]]) -> Chart:
         {
             "type": "bar",
             "name": stage,
-            "x": [row[0] for row in rows],
+            "x": [row[0].replace(" · ", "<br>") for row in rows],  # sequence, then step, on two lines
             "y": [row[index + 1] for row in rows],
         }
         for index, stage in enumerate(stages)
     ]
-    figure = {"data": traces, "layout": {**LAYOUT, "barmode": "group", "yaxis": {"title": "messages"}}}
+    figure = {
+        "data": traces,
+        "layout": {**LAYOUT, "barmode": "group", "yaxis": {"title": "messages"}, "xaxis": {"automargin": True}},
+    }
     return Chart(
         "funnel",
         "Funnel by sequence and step",
@@ -146,11 +149,12 @@ def heatmap_chart(chart_id: str, title: str, description: str, rows: list[tuple[
                 "z": z,
                 "text": text,
                 "colorscale": "Blues",
+                "reversescale": True,  # plotly's Blues runs dark to light: darker must mean a higher rate
                 "hovertemplate": "%{y} at %{x}: %{z:.1f}% (%{text})<extra></extra>",
                 "colorbar": {"title": "%"},
             }
         ],
-        "layout": {**LAYOUT, "xaxis": {"title": "contact's local send hour"}},
+        "layout": {**LAYOUT, "xaxis": {"title": "contact's local send hour"}, "yaxis": {"automargin": True}},
     }
     table = [(s, f"{h:02d}:00", *cells[(s, h)], _pct(cells[(s, h)][0] / cells[(s, h)][1])) for s, h in sorted(cells)]
     return Chart(
@@ -172,7 +176,11 @@ def fatigue_chart(rows: list[tuple[str, int, int, int, int]]) -> Chart:
             }
             for name, i in (("open rate %", 2), ("click rate %", 3), ("unsubscribe rate %", 4))
         ],
-        "layout": {**LAYOUT, "xaxis": {"title": "emails received in the 48 h before"}, "yaxis": {"title": "%"}},
+        "layout": {
+            **LAYOUT,
+            "xaxis": {"title": "emails received in the 48 h before", "type": "category"},
+            "yaxis": {"title": "%"},
+        },
     }
     table = [(r[0], r[1], r[2], r[3], r[4], _pct(r[2] / r[1]), _pct(r[3] / r[1]), _pct(r[4] / r[1])) for r in rows]
     columns = ("emails in 48 h before", "sent", "opened", "clicked", "unsubscribed", "open %", "click %", "unsub %")

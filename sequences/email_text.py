@@ -34,6 +34,9 @@ def _link(match: re.Match) -> str:
 
 
 def html_to_text(html: str) -> str:
+    body = html.find("<body")
+    if body > 0:
+        html = html[body:]  # the head (title, a large <style>) has no text: skip it before any other pass
     text = _WHITESPACE.sub(" ", _HIDDEN.sub("", _DROP.sub("", html)))  # source line breaks mean nothing in HTML
     text = _LINK.sub(_link, text)
     text = _IMAGE_ALT.sub(lambda m: m.group(1), text)

@@ -28,7 +28,7 @@ from sequences.session_facts import SessionFacts, add_event, event_facts, start_
 from sequences.trigger_detection import TriggerCandidate, TriggerRules, event_triggers
 
 CONTACT_INTENT_FIELDS = ["intent_score", "intent_tier", "intent_scored_at", "intent_facts", "categories_seen"]
-_parsed: dict[int, ScoringConfig] = {}
+_parsed: dict[tuple, ScoringConfig] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,9 +50,12 @@ def active_scoring() -> tuple[ScoringModel, ScoringConfig]:
         model, _ = ScoringModel.objects.get_or_create(
             version=1, defaults={"config": DEFAULT_CONFIG_JSON, "is_active": True, "note": "Shipped defaults"}
         )
-    if model.pk not in _parsed:  # versions never change, so a parsed version can be kept for good
-        _parsed[model.pk] = parse_config(model.config)
-    return model, _parsed[model.pk]
+    # Versions never change, so a parsed version can be kept for good. Keyed by more than the primary key: a
+    # database restored or reset reuses ids for different versions, and this cache outlives such a reset.
+    key = (model.pk, model.version, model.created_at)
+    if key not in _parsed:
+        _parsed[key] = parse_config(model.config)
+    return model, _parsed[key]
 
 
 def trigger_rules(settings: TriggerSettings) -> TriggerRules:

@@ -12,6 +12,7 @@ from sequences.copy_templates import render_copy_template
 from sequences.email_assembly import (
     COPY_CSS,
     INLINER,
+    AssembledEmail,
     RenderedCopy,
     encoded_header,
     layout_html,
@@ -134,3 +135,21 @@ def test_the_layout_filled_from_its_cached_shape_equals_rendering_the_whole_layo
 @given(st.text(st.characters(blacklist_characters="{", blacklist_categories=("Cs",)), max_size=300), st.booleans())
 def test_text_without_template_syntax_renders_as_the_sandbox_would(source, html):
     assert render_field(source, {}, html=html) == render_copy_template(source, {}, html=html)
+
+
+@given(st.text(st.characters(blacklist_categories=("Cs",)), max_size=2000), st.text(max_size=200))
+def test_both_parts_read_back_exactly_from_the_raw_mime_message(html, text):
+    email = AssembledEmail(
+        from_email="shop@example.com",
+        to="ada@example.com",
+        subject="Hi",
+        text=text.replace("\r", ""),
+        html=html.replace("\r", ""),
+        headers={"Message-ID": "<m1@example.com>"},
+        links=[],
+    )
+
+    parsed = message_from_bytes(email.as_bytes(), policy=policy.default)
+
+    assert parsed.get_body(("plain",)).get_content() == email.text
+    assert parsed.get_body(("html",)).get_content() == email.html

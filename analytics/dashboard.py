@@ -51,16 +51,7 @@ def funnel(report_filter: ReportFilter, labels: Labels) -> Chart:
 
 
 def _send_time_rows(report_filter: ReportFilter):
-    rows = SendTimeStats.objects.all()
-    if report_filter.since:
-        rows = rows.filter(day__gte=report_filter.since)
-    if report_filter.until:
-        rows = rows.filter(day__lte=report_filter.until)
-    if report_filter.sequence_id:
-        rows = rows.filter(sequence_id=report_filter.sequence_id)
-    if report_filter.segment_id:
-        rows = rows.filter(segment_id=report_filter.segment_id)
-    return rows
+    return report_filter.apply(SendTimeStats.objects.all())
 
 
 def send_hour(report_filter: ReportFilter, labels: Labels, metric: str) -> Chart:

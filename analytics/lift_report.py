@@ -31,8 +31,8 @@ class ReportFilter:
     segment_id: int | None = None
     human_opens_only: bool = True  # privacy proxies open every email: leave them out unless asked
 
-    def rows(self):
-        rows = DailyStats.objects.all()
+    def apply(self, rows):
+        """These filters on a rollup query set (both rollup tables have day, sequence_id and segment_id)."""
         if self.since:
             rows = rows.filter(day__gte=self.since)
         if self.until:
@@ -42,6 +42,9 @@ class ReportFilter:
         if self.segment_id:
             rows = rows.filter(segment_id=self.segment_id)
         return rows
+
+    def rows(self):
+        return self.apply(DailyStats.objects.all())
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,8 @@ from analytics.lift_report import ReportFilter, lift_report
 from analytics.management.commands.simulate import run_counts
 from analytics.rollups import rebuild_rollups
 from analytics.simulation_config import ConversionTruth, SimulationConfig
-from analytics.simulation_driver import WRITE_KEY_NAME, SimulationDriver, measure_conversion, measure_opens
+from analytics.simulation_driver import WRITE_KEY_NAME, SimulationDriver
+from analytics.simulation_measures import measure_conversion, measure_opens
 from sequences.models import Contact, EmailEvent, Event, Message
 
 # A fixed end: the run does not depend on the day the tests run (local hours, DST, weekdays).

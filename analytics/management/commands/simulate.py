@@ -16,10 +16,9 @@ from analytics.simulation_driver import (
     SimulationDriver,
     SimulationError,
     SimulationRun,
-    measure_conversion,
-    measure_opens,
     prefix_for,
 )
+from analytics.simulation_measures import measure_conversion, measure_opens
 from sequences.models import Contact, EmailEvent, Enrolment, Event, Message, TriggerOccurrence
 
 OUTBOX = "sequences.outbox_backend.EmailBackend"

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -36,6 +37,15 @@ SAMPLE_PROFILES = [
 def _step(pk: int, step_pk: int) -> tuple[Sequence, Step]:
     sequence = get_object_or_404(Sequence, pk=pk)
     return sequence, get_object_or_404(Step, pk=step_pk, sequence=sequence)
+
+
+def _variant(step: Step, wanted: str) -> CopyVariant:
+    """The variant a link or form names: an id of this step's, or "new" (anything else is a 404, not a crash)."""
+    if wanted == "new":
+        return CopyVariant(step=step, is_default=not step.variants.exists(), priority=10)
+    if not wanted.isdigit():
+        raise Http404("No such variant.")
+    return get_object_or_404(CopyVariant, pk=int(wanted), step=step)
 
 
 def _ordered(step: Step) -> list[CopyVariant]:
@@ -92,10 +102,8 @@ def _page(request, sequence, step, variant, form, preview_form, status=200):
 def step_copy(request, pk: int, step_pk: int):
     sequence, step = _step(pk, step_pk)
     wanted = request.GET.get("variant") or request.POST.get("variant_id")
-    if wanted == "new":
-        variant = CopyVariant(step=step, is_default=not step.variants.exists(), priority=10)
-    elif wanted:
-        variant = get_object_or_404(CopyVariant, pk=wanted, step=step)
+    if wanted:
+        variant = _variant(step, wanted)
     else:
         variant = step.variants.filter(is_default=True).first() or CopyVariant(step=step, is_default=True)
     if not variant.pk and variant.is_default:
@@ -127,12 +135,7 @@ def _initial_preview() -> dict:
 def copy_live_preview(request, pk: int, step_pk: int):
     """htmx: the preview panel for the variant as typed and the chosen contact (nothing is saved)."""
     sequence, step = _step(pk, step_pk)
-    wanted = request.POST.get("variant_id")
-    instance = (
-        get_object_or_404(CopyVariant, pk=wanted, step=step)
-        if wanted and wanted != "new"
-        else CopyVariant(step=step, is_default=not step.variants.exists())
-    )
+    instance = _variant(step, request.POST.get("variant_id") or "new")
     preview_form = PreviewForm(request.POST, prefix="p")
     context = {"sequence": sequence, "step": step}
     if not has_role(request.user, EDITOR):

@@ -265,3 +265,12 @@ def test_activation_needs_a_default_variant_on_every_step(client, bob):
 
     sequence.refresh_from_db()
     assert sequence.status == "draft"
+
+
+def test_a_malformed_variant_in_a_link_or_form_is_a_404_not_a_crash(client, bob, first_step):
+    client.force_login(bob)
+    base = f"/sequences/{first_step.sequence_id}/steps/{first_step.pk}/copy/"
+
+    assert client.get(f"{base}?variant=abc").status_code == 404
+    assert client.get(f"{base}?variant=999999").status_code == 404
+    assert client.post(f"{base}preview/", {"variant_id": "1; drop"}).status_code == 404

@@ -64,7 +64,6 @@ class CopyFacts:
     session: dict
     score: dict
     brand: dict
-    lifecycle_stage: str = ""
     extra_condition_facts: dict = field(default_factory=dict)
 
     def condition_facts(self) -> dict:

@@ -130,6 +130,16 @@ def contact_copy_facts(
     )
 
 
+def choose(
+    variants: list[CopyVariant], facts: CopyFacts, *, reengagement: bool = False, now: datetime | None = None
+) -> tuple[CopyVariant, VariantChoice]:
+    """The variant these facts get, and why (raises NoDefaultVariant)."""
+    # Keyed by position, not pk: the live preview chooses among unsaved drafts too.
+    rules = [variant_rule(variant, key=index) for index, variant in enumerate(variants)]
+    choice = choose_variant(rules, facts.condition_facts(), reengagement=reengagement, now=now)
+    return variants[choice.variant.id], choice
+
+
 def render_for(
     variants: list[CopyVariant],
     facts: CopyFacts,
@@ -140,10 +150,7 @@ def render_for(
     view_in_browser_url: str = PREVIEW_VIEW_ONLINE,
 ) -> RenderedEmail:
     """Choose among `variants` for these facts and render the winner (raises NoDefaultVariant, CopyTemplateError)."""
-    # Keyed by position, not pk: the live preview renders unsaved drafts too.
-    rules = [variant_rule(variant, key=index) for index, variant in enumerate(variants)]
-    choice = choose_variant(rules, facts.condition_facts(), reengagement=reengagement, now=now)
-    variant = variants[choice.variant.id]
+    variant, choice = choose(variants, facts, reengagement=reengagement, now=now)
     return render_variant(
         variant, facts, choice=choice, unsubscribe_url=unsubscribe_url, view_in_browser_url=view_in_browser_url
     )
@@ -169,19 +176,12 @@ def render_variant(
     return RenderedEmail(variant=variant, choice=choice, copy=copy, html=html)
 
 
-def step_variants(step: Step) -> list[CopyVariant]:
-    return list(step.variants.all())
-
-
-def withheld_copy(step: Step, contact: Contact, trigger: TriggerOccurrence, account: Account) -> dict:
+def withheld_copy(step: Step, facts: CopyFacts, *, now: datetime) -> dict:
     """Message fields for a control-group message: the variant the contact would have got, and why."""
-    variants = step_variants(step)
+    variants = list(step.variants.all())
     if not any(variant.is_default for variant in variants):
         return {}
-    facts = contact_copy_facts(contact, trigger, account)
-    rules = [variant_rule(variant, key=index) for index, variant in enumerate(variants)]
-    choice = choose_variant(rules, facts.condition_facts(), now=trigger.occurred_at)
-    variant = variants[choice.variant.id]
+    variant, choice = choose(variants, facts, now=now)
     return {"variant": variant.name, "copy_variant": variant, "copy_trace": list(choice.trace)}
 
 

@@ -23,7 +23,7 @@ from django.core.mail import EmailMultiAlternatives, make_msgid
 from django.template.loader import get_template
 from django.utils.safestring import mark_safe
 
-from sequences.copy_template_limits import MAX_SOURCE_CHARS
+from sequences.copy_template_limits import MAX_SOURCE_CHARS, do_money
 from sequences.copy_templates import render_copy_template
 from sequences.email_text import html_to_text
 from sequences.tracking_links import click_url, open_url
@@ -112,11 +112,8 @@ def _clean(html: str, tags: set[str]) -> str:
 
 
 def product_price(product: dict) -> str:
-    if product.get("price") is None:
-        return ""
-    amount = f"{product['price']:,.2f}"
-    symbol = {"USD": "$", "EUR": "€", "GBP": "£"}.get((product.get("currency") or "USD").upper())
-    return f"{symbol}{amount}" if symbol else f"{amount} {product['currency']}"
+    """The product's price as the copy language's `money` filter prints it."""
+    return do_money(product.get("price"), product.get("currency") or "USD")
 
 
 # Rules for the copy inside the layout (marketer paragraphs and links). The layout's own <style> includes them

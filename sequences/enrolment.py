@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from django.db import IntegrityError, transaction
 
 from sequences import conditions
-from sequences.copy_rendering import withheld_copy
+from sequences.copy_rendering import contact_copy_facts, withheld_copy
 from sequences.experiment_arms import arm_window
 from sequences.experiments import arm_rule, experiment_arm
 from sequences.intent import contact_fact_context
@@ -162,6 +162,7 @@ def _enrol(occurrence: TriggerOccurrence, sequence: Sequence, account: Account, 
     if enrolment.held_out:
         # The control group: every step is computed and kept as withheld, never sent, so lift can be measured.
         anchor = occurrence.occurred_at
+        copy_facts = contact_copy_facts(contact, occurrence, account)  # the same for every step: read once
         for step in steps:
             arm = experiment_arm(step, contact.pk)
             timing = compute_send_time(
@@ -183,7 +184,7 @@ def _enrol(occurrence: TriggerOccurrence, sequence: Sequence, account: Account, 
                 experiment_arm=arm,
                 local_hour=timing.send_at.astimezone(zone).hour,
                 # The variant this contact would have got, so lift can be read per variant too.
-                **withheld_copy(step, contact, occurrence, account),
+                **withheld_copy(step, copy_facts, now=occurrence.occurred_at),
             )
             anchor = timing.send_at
         enrolment.status = Enrolment.Status.COMPLETED

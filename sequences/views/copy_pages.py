@@ -19,7 +19,7 @@ from sequences import conditions
 from sequences.copy_context import COPY_SCHEMA
 from sequences.copy_forms import CopyVariantForm, PreviewForm, TestSendForm
 from sequences.copy_preview import Hypothetical, hypothetical_facts, preview_step
-from sequences.copy_rendering import contact_copy_facts, render_for, variant_rule
+from sequences.copy_rendering import choose, contact_copy_facts, variant_rule
 from sequences.copy_selection import NoDefaultVariant, trial_order
 from sequences.copy_templates import CopyTemplateError, render_copy_template
 from sequences.mail_sender import send_test_email
@@ -207,8 +207,8 @@ def copy_matrix(request, pk: int, step_pk: int):
     rows = []
     for label, facts in people:
         try:
-            winner = render_for(variants, facts).variant if variants else None
-        except (NoDefaultVariant, CopyTemplateError):
+            winner = choose(variants, facts)[0]
+        except NoDefaultVariant:
             winner = None
         context = facts.template_context(unsubscribe_url="#", view_in_browser_url="#")
         cells = []

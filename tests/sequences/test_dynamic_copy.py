@@ -274,3 +274,15 @@ def test_a_malformed_variant_in_a_link_or_form_is_a_404_not_a_crash(client, bob,
     assert client.get(f"{base}?variant=abc").status_code == 404
     assert client.get(f"{base}?variant=999999").status_code == 404
     assert client.post(f"{base}preview/", {"variant_id": "1; drop"}).status_code == 404
+
+
+def test_a_control_group_message_records_the_variant_the_contact_would_have_got(tracker, cart_sequence):  # noqa: F811
+    cart_sequence.holdout_percent = 100
+    cart_sequence.save()
+    abandon(tracker)
+
+    run_pipeline()
+
+    withheld = Message.objects.filter(status="withheld").order_by("step__position")
+    assert [m.variant for m in withheld] == ["Electronics, long session", "Default", "Default"]
+    assert withheld[0].copy_trace[-1]["result"] is True

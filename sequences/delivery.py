@@ -127,8 +127,9 @@ def send_claimed_messages(ids: Iterable[int], *, now_fn: Callable[[], datetime] 
     account = Account.current()
     rules = guard_rules(account)
     history = SendHistory(messages, now=now_fn(), window=rules.cap_window)
-    batch = SendBatch(account=account)
-    batch.product_events = recent_product_events([message.contact_id for message in messages])
+    batch = SendBatch(
+        account=account, product_events=recent_product_events([message.contact_id for message in messages])
+    )
     sender = MailSender(account.from_email or settings.DEFAULT_FROM_EMAIL)
     with fast_commits():
         try:

@@ -41,12 +41,13 @@ class SendBatch:
     follow-up is written, `recover_stuck_messages` writes it later (Message.followed_up tells which are missing).
     """
 
-    def __init__(self, *, account: Account):
+    def __init__(self, *, account: Account, product_events: dict[int, list] | None = None):
         self.account = account
         self.items: list[tuple[Message, datetime]] = []
         self.steps: dict[int, list[Step]] = {}
         self.copy: dict[int, list[CopyVariant]] = {}
-        self.product_events: dict[int, list] = {}  # by contact: what copy_rendering needs for the product block
+        # By contact: the latest product events, read once for the whole chunk (copy_rendering uses them).
+        self.product_events: dict[int, list] = product_events or {}
 
     def __len__(self) -> int:
         return len(self.items)

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from django.db.models import Count
 
-from sequences.bulk_update import update_rows
+from sequences.bulk_sql import update_rows
 from sequences.intent_scoring import IntentScore, ScoringFacts, score_intent
 from sequences.models import (
     Contact,

@@ -17,7 +17,7 @@ from datetime import timedelta
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
-from sequences.bulk_update import update_rows
+from sequences.bulk_sql import insert_rows, update_rows
 from sequences.contacts import apply_profile_update, contact_merge
 from sequences.conversions import record_orders
 from sequences.intent import CONTACT_INTENT_FIELDS, NewEvent, update_intent
@@ -29,6 +29,18 @@ from sequences.triggers import fire_waiting_triggers, record_triggers
 
 log = logging.getLogger(__name__)
 
+EVENT_FIELDS = [
+    "source_id",
+    "contact_id",
+    "type",
+    "name",
+    "properties",
+    "context",
+    "occurred_at",
+    "received_at",
+    "message_id",
+    "session_id",
+]
 CONTACT_FIELDS_UPDATED = [
     "user_id",
     "email",
@@ -216,7 +228,7 @@ def _ingest(source: WriteKey, events: list[IncomingEvent]) -> IngestResult:
             contact.time_zone = time_zone_from_context(event.context) or ""
         per_contact[contact.pk].append(event)
 
-    rows: list[Event] = []
+    rows: list[dict] = []
     for contact_pk, contact_events in per_contact.items():
         contact = contacts_by_pk[contact_pk]
         state = (
@@ -237,35 +249,35 @@ def _ingest(source: WriteKey, events: list[IncomingEvent]) -> IngestResult:
         if contact.last_seen_at is None or latest > contact.last_seen_at:
             contact.last_seen_at = latest
         rows.extend(
-            Event(
-                source=source,
-                contact_id=contact.pk,
-                type=e.type,
-                name=e.name,
+            {
+                "source_id": source.pk,
+                "contact_id": contact.pk,
+                "type": e.type,
+                "name": e.name,
                 # identify and group carry traits instead of properties; keep them on the event for the timeline
-                properties=e.traits if e.type in ("identify", "group") else e.properties,
-                context=e.context,
-                occurred_at=e.occurred_at,
-                received_at=e.received_at,
-                message_id=e.message_id,
-                session_id=session_id,
-            )
+                "properties": e.traits if e.type in ("identify", "group") else e.properties,
+                "context": e.context,
+                "occurred_at": e.occurred_at,
+                "received_at": e.received_at,
+                "message_id": e.message_id,
+                "session_id": session_id,
+            }
             for e, session_id in zip(contact_events, session_ids, strict=True)
         )
 
-    Event.objects.bulk_create(rows, ignore_conflicts=True)
+    insert_rows(Event, rows, EVENT_FIELDS, ignore_conflicts=True)
     update = update_intent(
         contacts=contacts_by_pk,
         events=(
             NewEvent(
-                contact_id=row.contact_id,
-                session_id=row.session_id,
-                message_id=row.message_id,
-                type=row.type,
-                name=row.name,
-                properties=row.properties,
-                context=row.context,
-                occurred_at=row.occurred_at,
+                contact_id=row["contact_id"],
+                session_id=row["session_id"],
+                message_id=row["message_id"],
+                type=row["type"],
+                name=row["name"],
+                properties=row["properties"],
+                context=row["context"],
+                occurred_at=row["occurred_at"],
             )
             for row in rows
         ),

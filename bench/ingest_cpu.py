@@ -64,8 +64,8 @@ def main(argv=None) -> int:
     from django.core.management import call_command
     from django.db import connection
     from django.test import Client
-
     from ingest import LoadConfig, build_requests  # bench/ingest.py's traffic, request for request
+
     from sequences.models import WriteKey
 
     call_command("migrate", verbosity=0)

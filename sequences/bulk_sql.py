@@ -105,4 +105,3 @@ def insert_rows(
     with connection.cursor() as cursor:
         cursor.execute(sql, _arrays(rows, fields, read))
         return [row[0] for row in cursor.fetchall()] if returning else []
-

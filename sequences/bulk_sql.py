@@ -51,7 +51,7 @@ def _unnest(fields: Sequence[models.Field]) -> tuple[str, str]:
     """The FROM item `unnest(%s::t1[], ...)` and its column list."""
     quote = connection.ops.quote_name
     columns = [_column(field) for field in fields]
-    arrays = ", ".join(f"%s::{kind}[]" for _, kind, _ in columns)
+    arrays = ", ".join(f"%b::{kind}[]" for _, kind, _ in columns)
     return f"unnest({arrays})", ", ".join(quote(column) for column, _, _ in columns)
 
 

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from django.db.models import Count
 
-from sequences.bulk_sql import update_rows
+from sequences.bulk_sql import insert_rows, update_rows
 from sequences.intent_scoring import IntentScore, ScoringFacts, score_intent
 from sequences.models import (
     Contact,
@@ -28,6 +28,7 @@ from sequences.session_facts import SessionFacts, add_event, event_facts, start_
 from sequences.trigger_detection import TriggerCandidate, TriggerRules, event_triggers
 
 CONTACT_INTENT_FIELDS = ["intent_score", "intent_tier", "intent_scored_at", "intent_facts", "categories_seen"]
+SCORE_HISTORY_FIELDS = ["contact_id", "scored_at", "score", "tier", "previous_tier", "model_version"]
 _parsed: dict[tuple, ScoringConfig] = {}
 
 
@@ -163,13 +164,17 @@ def update_intent(*, contacts: dict[int, Contact], events: Iterable[NewEvent]) -
         session, event, action = latest
         history.append(_score(contact, session, event, action, config, model, download_counts.get(contact_id, 0)))
 
-    SessionSummary.objects.bulk_create(new_summaries)
+    insert_rows(
+        SessionSummary,
+        new_summaries,
+        ["contact_id", "session_id", "started_at", "last_event_at", "facts", "quiet_checked"],
+    )
     update_rows(
         SessionSummary,
         [changed_summaries[pk] for pk in sorted(changed_summaries)],
         ["facts", "started_at", "last_event_at", "quiet_checked"],
     )
-    ScoreHistory.objects.bulk_create(history)
+    insert_rows(ScoreHistory, history, SCORE_HISTORY_FIELDS)
     return IntentUpdate(found, orders)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from django.db import transaction
 
 from sequences.models import AnonymousId, Contact, Event, ScoreHistory, SessionSummary, TriggerOccurrence
@@ -47,7 +49,7 @@ def contact_merge(*, source: Contact, into: Contact) -> Contact:
     return into
 
 
-def apply_profile_update(contact: Contact, update: ProfileUpdate, *, known_stages: set[str]) -> None:
+def apply_profile_update(contact: Contact, update: ProfileUpdate, *, known_stages: Collection[str]) -> None:
     """Copy what an identify says onto the contact (in memory; the caller saves)."""
     for field in ("email", "first_name", "last_name", "time_zone"):
         value = getattr(update, field)

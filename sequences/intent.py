@@ -11,13 +11,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Count
-
 from sequences.bulk_sql import insert_rows, update_rows
 from sequences.intent_scoring import IntentScore, ScoringFacts, score_intent
 from sequences.models import (
     Contact,
-    Event,
     ScoreHistory,
     ScoringModel,
     SessionSummary,
@@ -25,6 +22,7 @@ from sequences.models import (
 )
 from sequences.scoring_config import DEFAULT_CONFIG_JSON, ScoringConfig, parse_config
 from sequences.session_facts import SessionFacts, add_event, event_facts, start_session
+from sequences.tracking.ingest_reads import intent_settings, session_summaries, track_event_counts
 from sequences.trigger_detection import TriggerCandidate, TriggerRules, event_triggers
 
 CONTACT_INTENT_FIELDS = ["intent_score", "intent_tier", "intent_scored_at", "intent_facts", "categories_seen"]
@@ -57,6 +55,15 @@ def active_scoring() -> tuple[ScoringModel, ScoringConfig]:
     if key not in _parsed:
         _parsed[key] = parse_config(model.config)
     return model, _parsed[key]
+
+
+def _intent_settings() -> tuple[TriggerSettings, int, ScoringConfig]:
+    """Trigger settings, the active model's version and its parsed config: one query once all are known."""
+    loaded = intent_settings()
+    if loaded is None or loaded.scoring_key not in _parsed:
+        model, config = active_scoring()
+        return TriggerSettings.current(), model.version, config
+    return loaded.triggers, loaded.scoring_key[1], _parsed[loaded.scoring_key]
 
 
 def trigger_rules(settings: TriggerSettings) -> TriggerRules:
@@ -99,8 +106,7 @@ class IntentUpdate:
 
 def update_intent(*, contacts: dict[int, Contact], events: Iterable[NewEvent]) -> IntentUpdate:
     """Fold, score and detect for a batch."""
-    settings = TriggerSettings.current()
-    model, config = active_scoring()
+    settings, model_version, config = _intent_settings()
     rules = trigger_rules(settings)
     by_contact: dict[int, list[NewEvent]] = defaultdict(list)
     for event in events:
@@ -108,10 +114,7 @@ def update_intent(*, contacts: dict[int, Contact], events: Iterable[NewEvent]) -
     if not by_contact:
         return IntentUpdate([], [])
     session_ids = {e.session_id for items in by_contact.values() for e in items}
-    summaries = {
-        (s.contact_id, s.session_id): s
-        for s in SessionSummary.objects.filter(contact_id__in=list(by_contact), session_id__in=list(session_ids))
-    }
+    summaries = session_summaries(list(by_contact), list(session_ids))
     download_names = [name for name, action in settings.event_actions.items() if action == "content_downloaded"]
     download_counts = _recent_downloads(by_contact, download_names)
 
@@ -162,7 +165,9 @@ def update_intent(*, contacts: dict[int, Contact], events: Iterable[NewEvent]) -
             if latest is None or after.last_event_at >= latest[0].last_event_at:
                 latest = (after, event, facts.action)
         session, event, action = latest
-        history.append(_score(contact, session, event, action, config, model, download_counts.get(contact_id, 0)))
+        history.append(
+            _score(contact, session, event, action, config, model_version, download_counts.get(contact_id, 0))
+        )
 
     insert_rows(
         SessionSummary,
@@ -187,12 +192,7 @@ def _recent_downloads(by_contact: dict[int, list[NewEvent]], names: list[str]) -
     if not with_download:
         return {}
     since = min(with_download.values()) - timedelta(days=14)
-    rows = (
-        Event.objects.filter(contact_id__in=list(with_download), type="track", name__in=names, occurred_at__gte=since)
-        .values("contact_id")
-        .annotate(n=Count("id"))
-    )
-    return {row["contact_id"]: row["n"] for row in rows}
+    return track_event_counts(list(with_download), names, since)
 
 
 def _score(
@@ -201,7 +201,7 @@ def _score(
     event: NewEvent,
     action: str | None,
     config: ScoringConfig,
-    model: ScoringModel,
+    model_version: int,
     downloads: int,
 ) -> ScoreHistory:
     """Score the contact as of its latest event and keep the facts, so the score can be explained later."""
@@ -234,5 +234,5 @@ def _score(
         score=result.value,
         tier=result.tier,
         previous_tier=previous_tier,
-        model_version=model.version,
+        model_version=model_version,
     )

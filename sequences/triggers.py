@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 
+from sequences.bulk_sql import insert_rows
 from sequences.intent import active_scoring, current_intent, trigger_rules
 from sequences.models import Contact, Event, SessionSummary, TriggerOccurrence, TriggerSettings
 from sequences.session_facts import SessionFacts
@@ -27,31 +28,29 @@ def record_triggers(found: Iterable[tuple[Contact, TriggerCandidate]], *, now: d
     for contact, candidate in found:
         has_email = bool(contact.email)
         rows.append(
-            TriggerOccurrence(
-                contact_id=contact.pk,
-                type=candidate.type,
-                key=candidate.key[:250],
-                occurred_at=candidate.occurred_at,
-                detected_at=now,
-                status=TriggerOccurrence.Status.FIRED if has_email else TriggerOccurrence.Status.WAITING_FOR_EMAIL,
-                fired_at=now if has_email else None,
-                score=contact.intent_score or 0.0,
-                tier=contact.intent_tier or "low",
-                facts=dict(candidate.facts),
-            )
+            {
+                "contact_id": contact.pk,
+                "type": candidate.type,
+                "key": candidate.key[:250],
+                "occurred_at": candidate.occurred_at,
+                "detected_at": now,
+                "status": TriggerOccurrence.Status.FIRED if has_email else TriggerOccurrence.Status.WAITING_FOR_EMAIL,
+                "fired_at": now if has_email else None,
+                "score": contact.intent_score or 0.0,
+                "tier": contact.intent_tier or "low",
+                "facts": dict(candidate.facts),
+                "enrolment_checked": False,
+            }
         )
-    if rows:
-        TriggerOccurrence.objects.bulk_create(rows, ignore_conflicts=True)
+    insert_rows(TriggerOccurrence, rows, list(rows[0]) if rows else [], ignore_conflicts=True)
     return len(rows)
 
 
 def fire_waiting_triggers(contact_ids: Iterable[int], *, now: datetime) -> int:
-    """Triggers that waited for an email address fire once the contact has one."""
-    ids = list(Contact.objects.filter(pk__in=list(contact_ids)).exclude(email="").values_list("pk", flat=True))
-    if not ids:
-        return 0
+    """Triggers that waited for an email address fire once the contact has one (`contact_ids`: contacts that
+    have one now)."""
     return TriggerOccurrence.objects.filter(
-        contact_id__in=ids, status=TriggerOccurrence.Status.WAITING_FOR_EMAIL
+        contact_id__in=list(contact_ids), status=TriggerOccurrence.Status.WAITING_FOR_EMAIL
     ).update(status=TriggerOccurrence.Status.FIRED, fired_at=now)
 
 

@@ -21,7 +21,8 @@ from sequences.bulk_sql import insert_rows, update_rows
 from sequences.contacts import apply_profile_update, contact_merge
 from sequences.conversions import record_orders
 from sequences.intent import CONTACT_INTENT_FIELDS, NewEvent, update_intent
-from sequences.models import Account, AnonymousId, Contact, Event, LifecycleStage, WriteKey
+from sequences.models import AnonymousId, Contact, Event, WriteKey
+from sequences.tracking.ingest_reads import contacts_by_identity, ingest_settings, known_message_ids
 from sequences.tracking.payloads import IncomingEvent
 from sequences.tracking.sessions import SessionState, assign_sessions
 from sequences.tracking.traits import profile_from_traits, time_zone_from_context
@@ -41,6 +42,7 @@ EVENT_FIELDS = [
     "message_id",
     "session_id",
 ]
+NEW_CONTACT_FIELDS = [field.attname for field in Contact._meta.concrete_fields if not field.primary_key]
 CONTACT_FIELDS_UPDATED = [
     "user_id",
     "email",
@@ -74,11 +76,9 @@ class ContactResolver:
         anonymous_ids = {e.anonymous_id for e in events if e.anonymous_id} | {
             e.previous_id for e in events if e.previous_id
         }
-        self.by_user: dict[str, Contact] = {c.user_id: c for c in Contact.objects.filter(user_id__in=user_ids)}
-        self.by_anonymous: dict[str, Contact] = {
-            alias.value: alias.contact
-            for alias in AnonymousId.objects.filter(value__in=anonymous_ids).select_related("contact")
-        }
+        known = contacts_by_identity(user_ids, anonymous_ids)
+        self.by_user: dict[str, Contact] = known.by_user
+        self.by_anonymous: dict[str, Contact] = known.by_anonymous
         # Keyed by object identity: new contacts have no pk yet, and Django clears a deleted instance's pk.
         self.touched: dict[int, Contact] = {}
         self.merged_into: dict[int, Contact] = {}
@@ -106,11 +106,15 @@ class ContactResolver:
 
     def save(self) -> None:
         """Write the new contacts (primary keys come back from PostgreSQL and SQLite) and anonymous ids."""
-        Contact.objects.bulk_create(self.new_contacts)
-        AnonymousId.objects.bulk_create(
-            [AnonymousId(value=value, contact=self.final(contact)) for value, contact in self.new_links],
-            ignore_conflicts=True,
-        )
+        now = timezone.now()
+        for contact in self.new_contacts:
+            contact.created_at = now
+        ids = insert_rows(Contact, self.new_contacts, NEW_CONTACT_FIELDS, returning="id")
+        for contact, pk in zip(self.new_contacts, ids, strict=True):
+            contact.pk = pk
+            contact._state.adding = False
+        links = [{"value": value, "contact_id": self.final(c).pk, "created_at": now} for value, c in self.new_links]
+        insert_rows(AnonymousId, links, ["value", "contact_id", "created_at"], ignore_conflicts=True)
 
     def _new(self, **fields) -> Contact:
         contact = Contact(**fields)
@@ -204,14 +208,13 @@ def _ingest(source: WriteKey, events: list[IncomingEvent]) -> IngestResult:
     unique: dict[str, IncomingEvent] = {}
     for event in events:
         unique.setdefault(event.message_id, event)
-    seen = set(Event.objects.filter(source=source, message_id__in=list(unique)).values_list("message_id", flat=True))
+    seen = known_message_ids(source.pk, list(unique))
     fresh = [event for message_id, event in unique.items() if message_id not in seen]
     if not fresh:
         return IngestResult(stored=0, duplicates=len(events))
 
-    account = Account.current()
-    gap = timedelta(minutes=account.session_gap_minutes)
-    known_stages: set[str] | None = None
+    settings = ingest_settings()
+    gap = timedelta(minutes=settings.session_gap_minutes)
     resolver = ContactResolver(fresh)
     resolved = [(event, resolver.resolve(event)) for event in fresh]
     resolver.save()
@@ -220,10 +223,8 @@ def _ingest(source: WriteKey, events: list[IncomingEvent]) -> IngestResult:
     for event, resolved_contact in resolved:
         contact = resolver.final(resolved_contact)
         if event.type == "identify" and event.traits:
-            if known_stages is None:
-                known_stages = set(LifecycleStage.objects.values_list("slug", flat=True))
             contact.traits = {**contact.traits, **event.traits}
-            apply_profile_update(contact, profile_from_traits(event.traits), known_stages=known_stages)
+            apply_profile_update(contact, profile_from_traits(event.traits), known_stages=settings.lifecycle_stages)
         if not contact.time_zone:
             contact.time_zone = time_zone_from_context(event.context) or ""
         per_contact[contact.pk].append(event)

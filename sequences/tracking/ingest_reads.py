@@ -1,0 +1,175 @@
+"""What ingest reads for a batch, each in one round trip with a statement text that never changes (PostgreSQL).
+
+The ORM builds and compiles a query per call and runs every row through a model constructor and converters; on
+the ingest path that was a third of the CPU of a batch (bench/ingest_cpu.py). These reads pass arrays as
+parameters, so psycopg prepares each statement once per connection, and build model instances directly. Other
+databases (SQLite in the zero-setup run) use the ORM.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+
+import msgspec
+from django.db import connection, models
+from django.db.models import Count
+
+from sequences.models import Account, AnonymousId, Contact, Event, LifecycleStage, SessionSummary, TriggerSettings
+
+_decode_json = msgspec.json.decode
+
+
+@cache
+def _select_list(model: type[models.Model], alias: str) -> tuple[str, tuple[str, ...], tuple[int, ...]]:
+    """The model's concrete columns as `alias.col, ...`, their attnames, and which of them hold JSON."""
+    fields = model._meta.concrete_fields
+    quote = connection.ops.quote_name
+    columns = ", ".join(f"{alias}.{quote(field.column)}" for field in fields)
+    json_positions = tuple(i for i, field in enumerate(fields) if field.get_internal_type() == "JSONField")
+    return columns, tuple(field.attname for field in fields), json_positions
+
+
+def _instance(model: type[models.Model], attnames: tuple[str, ...], json_positions: tuple[int, ...], row):
+    values = list(row)
+    for i in json_positions:
+        if isinstance(values[i], (str, bytes)):  # Django's psycopg setup hands jsonb over undecoded
+            values[i] = _decode_json(values[i])
+    return model.from_db(connection.alias, attnames, values)
+
+
+def known_message_ids(source_id: int, message_ids: list[str]) -> set[str]:
+    """Which of `message_ids` this source has already sent (Segment's retries repeat them)."""
+    if connection.vendor != "postgresql":
+        return set(
+            Event.objects.filter(source_id=source_id, message_id__in=message_ids).values_list("message_id", flat=True)
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT message_id FROM sequences_event WHERE source_id = %s AND message_id = ANY(%b::varchar[])",
+            [source_id, message_ids],
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
+@dataclass(frozen=True, slots=True)
+class KnownContacts:
+    by_user: dict[str, Contact]
+    by_anonymous: dict[str, Contact]
+
+
+def contacts_by_identity(user_ids: Collection[str], anonymous_ids: Collection[str]) -> KnownContacts:
+    """The stored contacts with these user ids or anonymous ids; one instance per contact."""
+    if connection.vendor != "postgresql":
+        by_user = {c.user_id: c for c in Contact.objects.filter(user_id__in=list(user_ids))}
+        by_pk = {c.pk: c for c in by_user.values()}
+        by_anonymous = {}
+        for alias in AnonymousId.objects.filter(value__in=list(anonymous_ids)).select_related("contact"):
+            by_anonymous[alias.value] = by_pk.setdefault(alias.contact.pk, alias.contact)
+        return KnownContacts(by_user, by_anonymous)
+    columns, attnames, json_positions = _select_list(Contact, "c")
+    sql = (
+        f"SELECT NULL, {columns} FROM sequences_contact c WHERE c.user_id = ANY(%b::varchar[]) "  # noqa: S608
+        f"UNION ALL SELECT a.value, {columns} FROM sequences_anonymousid a "
+        "JOIN sequences_contact c ON c.id = a.contact_id WHERE a.value = ANY(%b::varchar[])"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [list(user_ids), list(anonymous_ids)])
+        rows = cursor.fetchall()
+    by_pk: dict[int, Contact] = {}
+    by_user, by_anonymous = {}, {}
+    for row in rows:
+        contact = by_pk.get(row[1])
+        if contact is None:
+            contact = by_pk[row[1]] = _instance(Contact, attnames, json_positions, row[1:])
+        if row[0] is None:
+            by_user[contact.user_id] = contact
+        else:
+            by_anonymous[row[0]] = contact
+    return KnownContacts(by_user, by_anonymous)
+
+
+def session_summaries(contact_ids: list[int], session_ids: list[str]) -> dict[tuple[int, str], SessionSummary]:
+    """The stored summaries of these contacts' sessions, by (contact id, session id)."""
+    if connection.vendor != "postgresql":
+        found = SessionSummary.objects.filter(contact_id__in=contact_ids, session_id__in=session_ids)
+        return {(s.contact_id, s.session_id): s for s in found}
+    columns, attnames, json_positions = _select_list(SessionSummary, "s")
+    sql = (
+        f"SELECT {columns} FROM sequences_sessionsummary s "  # noqa: S608
+        "WHERE s.contact_id = ANY(%b::bigint[]) AND s.session_id = ANY(%b::varchar[])"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [contact_ids, session_ids])
+        found = [_instance(SessionSummary, attnames, json_positions, row) for row in cursor.fetchall()]
+    return {(s.contact_id, s.session_id): s for s in found}
+
+
+@dataclass(frozen=True, slots=True)
+class IngestSettings:
+    session_gap_minutes: int
+    attribution_days: int
+    lifecycle_stages: frozenset[str]
+
+
+def ingest_settings() -> IngestSettings:
+    """The account's settings that ingest needs, in one query once the account exists."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT a.session_gap_minutes, a.attribution_days,"
+                " ARRAY(SELECT slug FROM sequences_lifecyclestage) FROM sequences_account a WHERE a.id = 1"
+            )
+            row = cursor.fetchone()
+        if row is not None:
+            return IngestSettings(row[0], row[1], frozenset(row[2]))
+    account = Account.current()
+    return IngestSettings(
+        account.session_gap_minutes,
+        account.attribution_days,
+        frozenset(LifecycleStage.objects.values_list("slug", flat=True)),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class IntentSettings:
+    triggers: TriggerSettings
+    scoring_key: tuple | None  # (id, version, created_at) of the active scoring model, None if there is none
+
+
+def intent_settings() -> IntentSettings | None:
+    """Trigger settings and which scoring model is active, in one query; None until both rows exist."""
+    if connection.vendor != "postgresql":
+        return None
+    columns, attnames, json_positions = _select_list(TriggerSettings, "t")
+    sql = (
+        f"SELECT m.id, m.version, m.created_at, {columns} FROM sequences_triggersettings t "  # noqa: S608
+        "LEFT JOIN LATERAL (SELECT id, version, created_at FROM sequences_scoringmodel WHERE is_active"
+        " ORDER BY version DESC LIMIT 1) m ON true WHERE t.id = 1"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        row = cursor.fetchone()
+    if row is None or row[0] is None:
+        return None
+    return IntentSettings(_instance(TriggerSettings, attnames, json_positions, row[3:]), tuple(row[:3]))
+
+
+def track_event_counts(contact_ids: list[int], names: list[str], since: datetime) -> dict[int, int]:
+    """How many track events named one of `names` each contact has had since `since`."""
+    if connection.vendor != "postgresql":
+        rows = (
+            Event.objects.filter(contact_id__in=contact_ids, type="track", name__in=names, occurred_at__gte=since)
+            .values("contact_id")
+            .annotate(n=Count("id"))
+        )
+        return {row["contact_id"]: row["n"] for row in rows}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT contact_id, count(*) FROM sequences_event WHERE contact_id = ANY(%b::bigint[])"
+            " AND type = 'track' AND name = ANY(%b::varchar[]) AND occurred_at >= %s GROUP BY contact_id",
+            [contact_ids, names, since],
+        )
+        return dict(cursor.fetchall())

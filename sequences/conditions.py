@@ -186,6 +186,18 @@ def evaluate(rule: Mapping[str, Any], facts: Mapping[str, Any], *, now: datetime
     return Verdict(result, tuple(trace))
 
 
+def holds(rule: Mapping[str, Any], facts: Mapping[str, Any], *, now: datetime | None = None) -> bool:
+    """`evaluate(...).result` without the trace, stopping at the first deciding child: for scoring on ingest,
+    which needs the verdict for every event and the explanation only when someone reads it."""
+    if "all" in rule:
+        return all(holds(child, facts, now=now) for child in rule["all"])
+    if "any" in rule:
+        return any(holds(child, facts, now=now) for child in rule["any"])
+    if "not" in rule:
+        return not holds(rule["not"], facts, now=now)
+    return _compare(rule["op"], lookup(facts, rule["field"]), rule.get("value", MISSING), now)
+
+
 def _evaluate(rule: Mapping[str, Any], facts: Mapping[str, Any], now, depth: int, trace: list[TraceLine]) -> bool:
     if "all" in rule or "any" in rule:
         key = "all" if "all" in rule else "any"

@@ -7,7 +7,7 @@ from decimal import Decimal, InvalidOperation
 
 from sequences.enrolment import exit_on_order
 from sequences.intent import NewEvent
-from sequences.models import Account, EmailEvent, Message
+from sequences.models import Account, EmailEvent, Enrolment, Message
 
 
 def order_revenue(properties: dict) -> Decimal | None:
@@ -26,6 +26,15 @@ def order_cart_ids(properties: dict) -> set[str]:
 
 
 def record_orders(orders: list[NewEvent], *, now: datetime) -> None:
+    # Most buyers were never enrolled: one query finds those who were, and only their orders are looked at.
+    enrolled = set(
+        Enrolment.objects.filter(contact_id__in={order.contact_id for order in orders}).values_list(
+            "contact_id", flat=True
+        )
+    )
+    orders = [order for order in orders if order.contact_id in enrolled]
+    if not orders:
+        return
     window = timedelta(days=Account.current().attribution_days)
     for order in orders:
         exit_on_order(contact_id=order.contact_id, cart_ids=order_cart_ids(order.properties), now=now)

@@ -207,8 +207,7 @@ def score_intent(facts: ScoringFacts, config: ScoringConfig, *, now: datetime) -
 
     context = facts.as_context(config)
     for rule in config.context_rules:
-        verdict = conditions.evaluate(rule.condition, context, now=now)
-        if not verdict.result:
+        if not conditions.holds(rule.condition, context, now=now):
             continue
         if rule.adjust:
             change = max(-total, min(100 - total, rule.adjust))

@@ -16,8 +16,18 @@ from functools import cache
 import msgspec
 from django.db import connection, models
 from django.db.models import Count
+from django.db.models.base import ModelState
 
-from sequences.models import Account, AnonymousId, Contact, Event, LifecycleStage, SessionSummary, TriggerSettings
+from sequences.models import (
+    Account,
+    AnonymousId,
+    Contact,
+    Event,
+    LifecycleStage,
+    SessionSummary,
+    TriggerSettings,
+    WriteKey,
+)
 
 _decode_json = msgspec.json.decode
 
@@ -37,7 +47,12 @@ def _instance(model: type[models.Model], attnames: tuple[str, ...], json_positio
     for i in json_positions:
         if isinstance(values[i], (str, bytes)):  # Django's psycopg setup hands jsonb over undecoded
             values[i] = _decode_json(values[i])
-    return model.from_db(connection.alias, attnames, values)
+    # What Model.from_db does, without the per-field constructor: none of these models has init signals.
+    instance = model.__new__(model)
+    instance.__dict__.update(zip(attnames, values, strict=True))
+    instance._state = ModelState()
+    instance._state.adding, instance._state.db = False, connection.alias
+    return instance
 
 
 def known_message_ids(source_id: int, message_ids: list[str]) -> set[str]:
@@ -173,3 +188,17 @@ def track_event_counts(contact_ids: list[int], names: list[str], since: datetime
             [contact_ids, names, since],
         )
         return dict(cursor.fetchall())
+
+
+def active_write_key(key: str) -> WriteKey | None:
+    """The unrevoked write key `key`: asked on every tracking request."""
+    if connection.vendor != "postgresql":
+        return WriteKey.objects.active().filter(key=key).first()
+    columns, attnames, json_positions = _select_list(WriteKey, "w")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {columns} FROM sequences_writekey w WHERE w.key = %s AND w.revoked_at IS NULL",  # noqa: S608
+            [key],
+        )
+        row = cursor.fetchone()
+    return None if row is None else _instance(WriteKey, attnames, json_positions, row)

@@ -20,6 +20,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from sequences.models import RejectedEvent, WriteKey
 from sequences.tracking.ingest import ingest_events
+from sequences.tracking.ingest_reads import active_write_key
 from sequences.tracking.payloads import (
     IncomingEvent,
     PayloadError,
@@ -88,7 +89,7 @@ def _write_key(request: HttpRequest, body_key: str | None) -> WriteKey:
         raise TrackingError(
             401, "No write key: send it as the HTTP Basic user name or as `writeKey` in the body.", "writeKey"
         )
-    source = WriteKey.objects.active().filter(key=key).first()
+    source = active_write_key(key)
     if source is None:
         raise TrackingError(401, "Unknown or revoked write key.", "writeKey")
     return source

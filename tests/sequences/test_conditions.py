@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sequences.conditions import FIELDS, OPERATORS, evaluate, validate
+from sequences.conditions import FIELDS, OPERATORS, evaluate, holds, validate
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 FACTS = {
@@ -143,3 +143,9 @@ def test_the_validator_never_raises_on_any_json(data):
 def test_not_inverts_any_valid_rule(rule, facts):
     if validate(rule) == []:
         assert evaluate({"not": rule}, facts, now=NOW).result is not evaluate(rule, facts, now=NOW).result
+
+
+@given(rule=rules, facts=fact_contexts)
+def test_the_quick_verdict_agrees_with_the_traced_one(rule, facts):
+    if validate(rule) == []:
+        assert holds(rule, facts, now=NOW) is evaluate(rule, facts, now=NOW).result

@@ -105,3 +105,24 @@ def insert_rows(
     with connection.cursor() as cursor:
         cursor.execute(sql, _arrays(rows, fields, read))
         return [row[0] for row in cursor.fetchall()] if returning else []
+
+
+def copy_rows(
+    model: type[models.Model], rows: Sequence[dict] | Sequence[models.Model], field_names: Sequence[str]
+) -> None:
+    """Insert `rows` (dicts by attname, or unsaved instances) with COPY, the cheapest way in. For rows that cannot
+    conflict: a unique violation fails the whole statement (ingest retries its batch on IntegrityError)."""
+    if not rows:
+        return
+    meta = model._meta
+    fields = [meta.get_field(name) for name in field_names]
+    read = dict.get if isinstance(rows[0], dict) else getattr
+    if connection.vendor != "postgresql":
+        model.objects.bulk_create(rows if read is getattr else [model(**row) for row in rows])
+        return
+    quote = connection.ops.quote_name
+    converters = [(field.attname, _column(field)[2]) for field in fields]
+    columns = ", ".join(quote(field.column) for field in fields)
+    with connection.cursor() as cursor, cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([convert(read(row, name)) if convert else read(row, name) for name, convert in converters])

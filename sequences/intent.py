@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sequences.bulk_sql import insert_rows, update_rows
+from sequences.bulk_sql import copy_rows, update_rows
 from sequences.intent_scoring import IntentScore, ScoringFacts, score_intent
 from sequences.models import (
     Contact,
@@ -169,7 +169,7 @@ def update_intent(*, contacts: dict[int, Contact], events: Iterable[NewEvent]) -
             _score(contact, session, event, action, config, model_version, download_counts.get(contact_id, 0))
         )
 
-    insert_rows(
+    copy_rows(
         SessionSummary,
         new_summaries,
         ["contact_id", "session_id", "started_at", "last_event_at", "facts", "quiet_checked"],
@@ -179,7 +179,7 @@ def update_intent(*, contacts: dict[int, Contact], events: Iterable[NewEvent]) -
         [changed_summaries[pk] for pk in sorted(changed_summaries)],
         ["facts", "started_at", "last_event_at", "quiet_checked"],
     )
-    insert_rows(ScoreHistory, history, SCORE_HISTORY_FIELDS)
+    copy_rows(ScoreHistory, history, SCORE_HISTORY_FIELDS)
     return IntentUpdate(found, orders)
 
 

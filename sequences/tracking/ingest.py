@@ -17,7 +17,7 @@ from datetime import timedelta
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
-from sequences.bulk_sql import insert_rows, update_rows
+from sequences.bulk_sql import copy_rows, insert_rows, update_rows
 from sequences.contacts import apply_profile_update, contact_merge
 from sequences.conversions import record_orders
 from sequences.intent import CONTACT_INTENT_FIELDS, NewEvent, update_intent
@@ -266,7 +266,7 @@ def _ingest(source: WriteKey, events: list[IncomingEvent]) -> IngestResult:
             for e, session_id in zip(contact_events, session_ids, strict=True)
         )
 
-    insert_rows(Event, rows, EVENT_FIELDS, ignore_conflicts=True)
+    copy_rows(Event, rows, EVENT_FIELDS)
     update = update_intent(
         contacts=contacts_by_pk,
         events=(

@@ -119,6 +119,7 @@ def update_intent(*, contacts: dict[int, Contact], events: Iterable[NewEvent]) -
     download_counts = _recent_downloads(by_contact, download_names)
 
     new_summaries: list[SessionSummary] = []
+    folded: dict[tuple[int, str], SessionFacts] = {}  # each touched session's facts after this batch
     changed_summaries: dict[int, SessionSummary] = {}  # by pk: a list's `in` compared models one by one
     history: list[ScoreHistory] = []
     found: list[tuple[Contact, TriggerCandidate]] = []
@@ -137,25 +138,19 @@ def update_intent(*, contacts: dict[int, Contact], events: Iterable[NewEvent]) -
             )
             if facts.action == "order_completed":
                 orders.append(event)
-            summary = summaries.get((contact_id, event.session_id))
+            key = (contact_id, event.session_id)
+            summary = summaries.get(key)
             if summary is None:
                 after = start_session(facts, frozenset(contact.categories_seen))
                 before = None
-                summary = SessionSummary(
-                    contact_id=contact_id,
-                    session_id=event.session_id,
-                    started_at=after.started_at,
-                    last_event_at=after.last_event_at,
-                )
-                summaries[(contact_id, event.session_id)] = summary
+                summary = summaries[key] = SessionSummary(contact_id=contact_id, session_id=event.session_id)
                 new_summaries.append(summary)
             else:
-                before = SessionFacts.from_json(summary.facts)
+                before = folded[key] if key in folded else SessionFacts.from_json(summary.facts)
                 after = add_event(before, facts)
                 if summary.pk is not None:
                     changed_summaries[summary.pk] = summary
-            summary.facts, summary.quiet_checked = after.to_json(), False
-            summary.started_at, summary.last_event_at = after.started_at, after.last_event_at
+            folded[key] = after
             found.extend(
                 (contact, candidate)
                 for candidate in event_triggers(
@@ -169,6 +164,10 @@ def update_intent(*, contacts: dict[int, Contact], events: Iterable[NewEvent]) -
             _score(contact, session, event, action, config, model_version, download_counts.get(contact_id, 0))
         )
 
+    for key, after in folded.items():  # serialised once per session, however many of its events came
+        summary = summaries[key]
+        summary.facts, summary.quiet_checked = after.to_json(), False
+        summary.started_at, summary.last_event_at = after.started_at, after.last_event_at
     copy_rows(
         SessionSummary,
         new_summaries,

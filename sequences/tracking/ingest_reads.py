@@ -85,24 +85,25 @@ def contacts_by_identity(user_ids: Collection[str], anonymous_ids: Collection[st
             by_anonymous[alias.value] = by_pk.setdefault(alias.contact.pk, alias.contact)
         return KnownContacts(by_user, by_anonymous)
     columns, attnames, json_positions = _select_list(Contact, "c")
+    # Each contact once, with the anonymous ids it was found by (NULL: found by its user id).
     sql = (
-        f"SELECT NULL, {columns} FROM sequences_contact c WHERE c.user_id = ANY(%b::varchar[]) "  # noqa: S608
-        f"UNION ALL SELECT a.value, {columns} FROM sequences_anonymousid a "
-        "JOIN sequences_contact c ON c.id = a.contact_id WHERE a.value = ANY(%b::varchar[])"
+        "WITH found AS (SELECT id AS contact_id, NULL::varchar AS alias FROM sequences_contact"  # noqa: S608
+        " WHERE user_id = ANY(%b::varchar[]) UNION ALL SELECT contact_id, value FROM sequences_anonymousid"
+        " WHERE value = ANY(%b::varchar[])) "
+        f"SELECT f.aliases, {columns} FROM (SELECT contact_id, array_agg(alias) AS aliases FROM found"
+        " GROUP BY contact_id) f JOIN sequences_contact c ON c.id = f.contact_id"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [list(user_ids), list(anonymous_ids)])
         rows = cursor.fetchall()
-    by_pk: dict[int, Contact] = {}
     by_user, by_anonymous = {}, {}
     for row in rows:
-        contact = by_pk.get(row[1])
-        if contact is None:
-            contact = by_pk[row[1]] = _instance(Contact, attnames, json_positions, row[1:])
-        if row[0] is None:
-            by_user[contact.user_id] = contact
-        else:
-            by_anonymous[row[0]] = contact
+        contact = _instance(Contact, attnames, json_positions, row[1:])
+        for alias in row[0]:
+            if alias is None:
+                by_user[contact.user_id] = contact
+            else:
+                by_anonymous[alias] = contact
     return KnownContacts(by_user, by_anonymous)
 
 

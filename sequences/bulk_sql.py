@@ -123,6 +123,12 @@ def copy_rows(
     quote = connection.ops.quote_name
     converters = [(field.attname, _column(field)[2]) for field in fields]
     columns = ", ".join(quote(field.column) for field in fields)
-    with connection.cursor() as cursor, cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy:
+    # psycopg's copy() is not behind Django's error translation: a unique violation must still arrive as
+    # Django's IntegrityError, which ingest retries on.
+    with (
+        connection.wrap_database_errors,
+        connection.cursor() as cursor,
+        cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy,
+    ):
         for row in rows:
             copy.write_row([convert(read(row, name)) if convert else read(row, name) for name, convert in converters])

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import psycopg
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -316,29 +317,26 @@ def _mark_started(
 ) -> bool:
     links_param = Message._meta.get_field("links").get_db_prep_save(links, connection)
     trace_param = Message._meta.get_field("copy_trace").get_db_prep_save(trace, connection)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _STARTED_SQL,
-            [
-                now,
-                subject,
-                variant.name,
-                variant.pk,
-                trace_param,
-                links_param,
-                message_id_header,
-                local_hour,
-                recent_sends,
-                pk,
-            ],
-        )
-        return cursor.rowcount == 1
+    params = [now, subject, variant.name, variant.pk, trace_param, links_param, message_id_header, local_hour]
+    return _execute_hot(_STARTED_SQL, [*params, recent_sends, pk]) == 1
 
 
 def _mark_sent(pk: int, *, sent_at) -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute(_SENT_SQL, [sent_at, pk])
-        return cursor.rowcount == 1
+    return _execute_hot(_SENT_SQL, [sent_at, pk]) == 1
+
+
+def _execute_hot(sql: str, params: list) -> int:
+    """One of the two per-email UPDATEs; returns the row count. On PostgreSQL the parameters are bound by the
+    server and the statement is prepared once per connection: Django's client-side quoting and the server's
+    parse and plan were a third of each UPDATE's CPU (bench/send.py)."""
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.rowcount
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, params, prepare=True)
+        return cursor.rowcount
 
 
 def _smtp_text(value) -> str:

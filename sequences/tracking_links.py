@@ -3,6 +3,10 @@ URL the message itself contains (by its index in Message.links), so the redirect
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import time
 from functools import lru_cache
 
 from django.conf import settings
@@ -18,13 +22,24 @@ def base_url() -> str:
 
 
 @lru_cache(maxsize=8)
-def _signer(salt: str, key: str) -> signing.TimestampSigner:
-    return signing.TimestampSigner(key=key, salt=salt)
+def _keyed_mac(salt: str, key: str) -> hmac.HMAC:
+    """The HMAC that django.core.signing's TimestampSigner computes for this salt and key, keyed once: Django
+    derives the key (a SHA-256 of salt, "signer" and key) again for every token."""
+    return hmac.new(hashlib.sha256(f"{salt}signer{key}".encode()).digest(), digestmod=hashlib.sha256)
 
 
-def _dumps(value, salt: str) -> str:
-    """signing.dumps(value, salt=salt), with the signer kept: every email signs six tokens (same format)."""
-    return _signer(salt, settings.SECRET_KEY).sign_object(value)
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _dumps(value: int | list[int], salt: str) -> str:
+    """signing.dumps(value, salt=salt), byte for byte (a test compares them), and read back by signing.loads.
+    Every email signs six tokens: with the key derived once and the JSON of a few integers written directly,
+    a token costs a fraction of Django's general path."""
+    payload = f"{_b64(str(value).replace(' ', '').encode())}:{signing.b62_encode(int(time.time()))}"
+    mac = _keyed_mac(salt, settings.SECRET_KEY).copy()
+    mac.update(payload.encode())
+    return f"{payload}:{_b64(mac.digest())}"
 
 
 def open_token(message_id: int) -> str:

@@ -1,5 +1,7 @@
 """Pure parts of email assembly: subjects survive RFC 2047 encoding, the text part says what the HTML says."""
 
+import re
+import sys
 from email import message_from_bytes, policy
 
 import pytest
@@ -19,7 +21,7 @@ from sequences.email_assembly import (
     product_price,
     render_field,
 )
-from sequences.email_text import html_to_text
+from sequences.email_text import collapse_whitespace, html_to_text
 
 subjects = (
     st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1, max_size=200)
@@ -153,3 +155,15 @@ def test_both_parts_read_back_exactly_from_the_raw_mime_message(html, text):
 
     assert parsed.get_body(("plain",)).get_content() == email.text
     assert parsed.get_body(("html",)).get_content() == email.html
+
+
+WHITESPACE = [chr(code) for code in range(sys.maxunicode + 1) if re.fullmatch(r"\s", chr(code))]
+
+
+def test_str_split_and_the_regular_expression_know_the_same_whitespace():
+    assert [chr(code) for code in range(sys.maxunicode + 1) if chr(code).isspace()] == WHITESPACE
+
+
+@given(st.text(st.sampled_from(WHITESPACE) | st.characters(blacklist_categories=("Cs",)), max_size=300))
+def test_whitespace_collapses_as_the_regular_expression_did(text):
+    assert collapse_whitespace(text) == re.sub(r"\s+", " ", text)

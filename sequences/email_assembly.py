@@ -278,34 +278,38 @@ class AssembledEmail:
         }
         lines = [f"{name}: {value}" for name, value in headers.items()]
         for mimetype, content in (("text/plain", self.text), ("text/html", self.html)):
-            encoded = base64.encodebytes(content.encode("utf-8")).decode("ascii").replace("\n", "\r\n")
             lines += [
                 "",
                 f"--{boundary}",
                 f'Content-Type: {mimetype}; charset="utf-8"',
                 "Content-Transfer-Encoding: base64",
                 "",
-                encoded.rstrip("\r\n"),
+                base64_lines(content.encode("utf-8")),
             ]
         lines += ["", f"--{boundary}--", ""]
         return "\r\n".join(lines).encode("ascii")
 
 
+def base64_lines(data: bytes) -> str:
+    """Base64 in lines of 76 characters joined by CRLF, as base64.encodebytes writes them (which encodes each
+    line on its own: a third slower for a whole email)."""
+    encoded = base64.b64encode(data).decode("ascii")
+    return "\r\n".join([encoded[start : start + 76] for start in range(0, len(encoded), 76)])
+
+
 def encoded_header(value: str) -> str:
-    """An RFC 2047 header value: ASCII as is, otherwise base64 encoded words of at most 75 characters, split on
-    character boundaries (the standard library's Header does the same, ~20x slower, at every send)."""
+    """An RFC 2047 header value: ASCII as is, otherwise base64 encoded words of at most 42 bytes of UTF-8, cut
+    between characters (the standard library's Header does the same, ~20x slower, at every send)."""
     if value.isascii():
         return value
-    words, chunk, size = [], [], 0
-    for char in value:
-        width = len(char.encode("utf-8"))
-        if size + width > 42:  # 42 bytes -> 56 base64 characters + 12 of framing: lines under 78
-            words.append("".join(chunk))
-            chunk, size = [], 0
-        chunk.append(char)
-        size += width
-    words.append("".join(chunk))
-    return "\r\n ".join(f"=?utf-8?b?{base64.b64encode(word.encode()).decode()}?=" for word in words)
+    data, words, start = value.encode("utf-8"), [], 0
+    while start < len(data):
+        end = min(start + 42, len(data))  # 42 bytes -> 56 base64 characters + 12 of framing: lines under 78
+        while end < len(data) and data[end] & 0xC0 == 0x80:  # a UTF-8 continuation byte: cut before its character
+            end -= 1
+        words.append(data[start:end])
+        start = end
+    return "\r\n ".join(f"=?utf-8?b?{base64.b64encode(word).decode()}?=" for word in words)
 
 
 def assemble_email(

@@ -1,5 +1,6 @@
 """Pure parts of email assembly: subjects survive RFC 2047 encoding, the text part says what the HTML says."""
 
+import base64
 import re
 import sys
 from email import message_from_bytes, policy
@@ -16,6 +17,7 @@ from sequences.email_assembly import (
     INLINER,
     AssembledEmail,
     RenderedCopy,
+    base64_lines,
     encoded_header,
     layout_html,
     product_price,
@@ -167,3 +169,8 @@ def test_str_split_and_the_regular_expression_know_the_same_whitespace():
 @given(st.text(st.sampled_from(WHITESPACE) | st.characters(blacklist_categories=("Cs",)), max_size=300))
 def test_whitespace_collapses_as_the_regular_expression_did(text):
     assert collapse_whitespace(text) == re.sub(r"\s+", " ", text)
+
+
+@given(st.binary(max_size=2000))
+def test_base64_lines_are_what_the_standard_library_writes(data):
+    assert base64_lines(data) == base64.encodebytes(data).decode("ascii").replace("\n", "\r\n").rstrip("\r\n")

@@ -1,10 +1,11 @@
-"""Many rows in one statement whose text never changes (PostgreSQL): one array parameter per column, unnested.
+"""Many rows in one statement whose text never changes (PostgreSQL): one array parameter per column, or COPY.
 
 Django's bulk_create and bulk_update write one placeholder per value, so every batch size is a new statement:
 psycopg re-parses it in Python, PostgreSQL re-plans it, and each value goes through the field's
-`get_db_prep_save`. With a column per array the statement is the same for every batch, psycopg prepares it once
-per connection, and the values are converted column by column (bench/ingest_cpu.py shows the difference).
-Other databases (SQLite in the zero-setup run) use Django's own bulk methods.
+`get_db_prep_save`. With a column per array (sent in binary) the statement is the same for every batch, psycopg
+prepares it once per connection, and values are converted column by column; COPY is cheaper still for rows
+that cannot conflict. bench/ingest_cpu.py measured each step (docs/performance.md). Other databases (SQLite in
+the zero-setup run) use Django's own bulk methods.
 """
 
 from __future__ import annotations

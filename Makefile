@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: demo test install install-dev services lint format migrations-check run-tests bench
+.PHONY: demo test install install-dev services lint format migrations-check run-tests run-tests-sqlite bench
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,9 +40,15 @@ migrations-check: install-dev
 run-tests:
 	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) $(VENV)/bin/pytest $(PYTEST_ARGS)
 
+# The zero-setup run (make demo) stores on SQLite, where ingest takes the ORM path instead of PostgreSQL's
+# array and COPY statements: the tracking and contacts tests run there too (pytest-django tests SQLite in memory).
+SQLITE_TESTS = tests/sequences/test_tracking_api.py tests/sequences/test_bulk_sql.py tests/sequences/test_contacts_api.py tests/sequences/test_scoring_api_and_pages.py
+run-tests-sqlite:
+	DATABASE_URL=sqlite:///$(CURDIR)/.run/test-sqlite.sqlite3 CELERY_BROKER_URL=$(TEST_BROKER_URL) $(VENV)/bin/pytest -q $(SQLITE_TESTS)
+
 test: install-dev services
 	bin/ensure-chromium
-	$(MAKE) lint migrations-check run-tests
+	$(MAKE) lint migrations-check run-tests run-tests-sqlite
 
 bench: install-dev services
 	$(PY) bench/ingest.py

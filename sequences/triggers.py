@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 
 from sequences.bulk_sql import insert_rows
@@ -48,10 +48,19 @@ def record_triggers(found: Iterable[tuple[Contact, TriggerCandidate]], *, now: d
 
 def fire_waiting_triggers(contact_ids: Iterable[int], *, now: datetime) -> int:
     """Triggers that waited for an email address fire once the contact has one (`contact_ids`: contacts that
-    have one now)."""
-    return TriggerOccurrence.objects.filter(
-        contact_id__in=list(contact_ids), status=TriggerOccurrence.Status.WAITING_FOR_EMAIL
-    ).update(status=TriggerOccurrence.Status.FIRED, fired_at=now)
+    have one now). Runs for most ingest batches, so on PostgreSQL it is one prepared statement."""
+    ids, waiting = list(contact_ids), TriggerOccurrence.Status.WAITING_FOR_EMAIL
+    if connection.vendor != "postgresql":
+        return TriggerOccurrence.objects.filter(contact_id__in=ids, status=waiting).update(
+            status=TriggerOccurrence.Status.FIRED, fired_at=now
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE sequences_triggeroccurrence SET status = %s, fired_at = %s"
+            " WHERE status = %s AND contact_id = ANY(%b::bigint[])",
+            [TriggerOccurrence.Status.FIRED, now, waiting, ids],
+        )
+        return cursor.rowcount
 
 
 def detect_quiet_sessions(*, now: datetime) -> int:

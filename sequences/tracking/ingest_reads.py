@@ -32,6 +32,23 @@ from sequences.models import (
 _decode_json = msgspec.json.decode
 
 
+def _cursor():
+    """A cursor whose timestamps are read by psycopg's C loader: Django's (a Python subclass that re-attaches the
+    time zone) costs 1.6 µs a value against 0.4, and a batch reads hundreds. Both give aware UTC datetimes."""
+    cursor = connection.cursor()
+    oid, loader = _timestamptz_loader()
+    cursor.cursor.adapters.register_loader(oid, loader)
+    return cursor
+
+
+@cache
+def _timestamptz_loader() -> tuple[int, type]:
+    import psycopg  # PostgreSQL only: imported on first use
+
+    oid = psycopg.postgres.types["timestamptz"].oid
+    return oid, psycopg.adapters.get_loader(oid, psycopg.pq.Format.TEXT)
+
+
 @cache
 def _select_list(model: type[models.Model], alias: str) -> tuple[str, tuple[str, ...], tuple[int, ...]]:
     """The model's concrete columns as `alias.col, ...`, their attnames, and which of them hold JSON."""
@@ -61,7 +78,7 @@ def known_message_ids(source_id: int, message_ids: list[str]) -> set[str]:
         return set(
             Event.objects.filter(source_id=source_id, message_id__in=message_ids).values_list("message_id", flat=True)
         )
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         cursor.execute(
             "SELECT message_id FROM sequences_event WHERE source_id = %s AND message_id = ANY(%b::varchar[])",
             [source_id, message_ids],
@@ -93,7 +110,7 @@ def contacts_by_identity(user_ids: Collection[str], anonymous_ids: Collection[st
         f"SELECT f.aliases, {columns} FROM (SELECT contact_id, array_agg(alias) AS aliases FROM found"
         " GROUP BY contact_id) f JOIN sequences_contact c ON c.id = f.contact_id"
     )
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         cursor.execute(sql, [list(user_ids), list(anonymous_ids)])
         rows = cursor.fetchall()
     by_user, by_anonymous = {}, {}
@@ -117,7 +134,7 @@ def session_summaries(contact_ids: list[int], session_ids: list[str]) -> dict[tu
         f"SELECT {columns} FROM sequences_sessionsummary s "  # noqa: S608
         "WHERE s.contact_id = ANY(%b::bigint[]) AND s.session_id = ANY(%b::varchar[])"
     )
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         cursor.execute(sql, [contact_ids, session_ids])
         found = [_instance(SessionSummary, attnames, json_positions, row) for row in cursor.fetchall()]
     return {(s.contact_id, s.session_id): s for s in found}
@@ -133,7 +150,7 @@ class IngestSettings:
 def ingest_settings() -> IngestSettings:
     """The account's settings that ingest needs, in one query once the account exists."""
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
+        with _cursor() as cursor:
             cursor.execute(
                 "SELECT a.session_gap_minutes, a.attribution_days,"
                 " ARRAY(SELECT slug FROM sequences_lifecyclestage) FROM sequences_account a WHERE a.id = 1"
@@ -165,7 +182,7 @@ def intent_settings() -> IntentSettings | None:
         "LEFT JOIN LATERAL (SELECT id, version, created_at FROM sequences_scoringmodel WHERE is_active"
         " ORDER BY version DESC LIMIT 1) m ON true WHERE t.id = 1"
     )
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         cursor.execute(sql)
         row = cursor.fetchone()
     if row is None or row[0] is None:
@@ -182,7 +199,7 @@ def track_event_counts(contact_ids: list[int], names: list[str], since: datetime
             .annotate(n=Count("id"))
         )
         return {row["contact_id"]: row["n"] for row in rows}
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         cursor.execute(
             "SELECT contact_id, count(*) FROM sequences_event WHERE contact_id = ANY(%b::bigint[])"
             " AND type = 'track' AND name = ANY(%b::varchar[]) AND occurred_at >= %s GROUP BY contact_id",
@@ -196,7 +213,7 @@ def active_write_key(key: str) -> WriteKey | None:
     if connection.vendor != "postgresql":
         return WriteKey.objects.active().filter(key=key).first()
     columns, attnames, json_positions = _select_list(WriteKey, "w")
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         cursor.execute(
             f"SELECT {columns} FROM sequences_writekey w WHERE w.key = %s AND w.revoked_at IS NULL",  # noqa: S608
             [key],

@@ -160,9 +160,9 @@ def update_intent(*, contacts: dict[int, Contact], events: Iterable[NewEvent]) -
             if latest is None or after.last_event_at >= latest[0].last_event_at:
                 latest = (after, event, facts.action)
         session, event, action = latest
-        history.append(
-            _score(contact, session, event, action, config, model_version, download_counts.get(contact_id, 0))
-        )
+        change = _score(contact, session, event, action, config, model_version, download_counts.get(contact_id, 0))
+        if change is not None:
+            history.append(change)
 
     for key, after in folded.items():  # serialised once per session, however many of its events came
         summary = summaries[key]
@@ -202,8 +202,10 @@ def _score(
     config: ScoringConfig,
     model_version: int,
     downloads: int,
-) -> ScoreHistory:
-    """Score the contact as of its latest event and keep the facts, so the score can be explained later."""
+) -> ScoreHistory | None:
+    """Score the contact as of its latest event and keep the facts, so the score can be explained later; the
+    history row if the score or tier changed. (Three batches in four left both as they were in bench/ingest.py's
+    traffic: the history keeps the changes, the sparkline draws them.)"""
     facts = ScoringFacts(
         session_duration_seconds=session.duration_seconds,
         product_dwell_seconds=session.product_dwell_seconds,
@@ -222,11 +224,13 @@ def _score(
         contact=contact_fact_context(contact),
     )
     result = score_intent(facts, config, now=session.last_event_at)
-    previous_tier = contact.intent_tier
+    previous_score, previous_tier = contact.intent_score, contact.intent_tier
     contact.intent_score, contact.intent_tier = result.value, result.tier
     contact.intent_scored_at, contact.intent_facts = session.last_event_at, facts.to_json()
     seen = set(contact.categories_seen) | set(session.categories)
     contact.categories_seen = sorted(seen)
+    if previous_score == result.value and previous_tier == result.tier:
+        return None
     return ScoreHistory(
         contact_id=contact.pk,
         scored_at=session.last_event_at,

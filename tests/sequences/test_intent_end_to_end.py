@@ -111,6 +111,20 @@ def test_score_updates_live_as_the_session_goes_on(tracker, api_for, charlie, st
     assert ScoreHistory.objects.filter(contact__user_id="u-2").count() == 3
 
 
+@pytest.mark.django_db
+def test_the_score_history_keeps_changes_not_repeats(tracker, stages):
+    start = timezone.now() - timedelta(minutes=5)
+    for _ in range(3):  # the same moment, the same facts: the same score
+        tracker.post("identify", {"userId": "u-3", "traits": {"email": "r@example.com"}, "timestamp": iso(start)})
+    later = iso(start + timedelta(seconds=30))
+    tracker.post("track", {"userId": "u-3", "event": "Checkout Started", "timestamp": later})
+
+    rows = ScoreHistory.objects.filter(contact__user_id="u-3").order_by("scored_at")
+    scores = list(rows.values_list("score", flat=True))
+    assert len(scores) == 2
+    assert scores[1] > scores[0]
+
+
 @pytest.mark.django_db(transaction=True)
 def test_cart_abandonment_is_detected_by_the_beat_task_in_a_real_worker(
     tracker, api_for, charlie, stages, celery_worker

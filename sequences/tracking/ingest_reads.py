@@ -50,9 +50,12 @@ def _timestamptz_loader() -> tuple[int, type]:
 
 
 @cache
-def _select_list(model: type[models.Model], alias: str) -> tuple[str, tuple[str, ...], tuple[int, ...]]:
-    """The model's concrete columns as `alias.col, ...`, their attnames, and which of them hold JSON."""
-    fields = model._meta.concrete_fields
+def _select_list(
+    model: type[models.Model], alias: str, deferred: tuple[str, ...] = ()
+) -> tuple[str, tuple[str, ...], tuple[int, ...]]:
+    """The model's concrete columns but `deferred` as `alias.col, ...`, their attnames, and which hold JSON. A
+    deferred field is loaded by Django if it is ever read, as with QuerySet.defer()."""
+    fields = [field for field in model._meta.concrete_fields if field.name not in deferred]
     quote = connection.ops.quote_name
     columns = ", ".join(f"{alias}.{quote(field.column)}" for field in fields)
     json_positions = tuple(i for i, field in enumerate(fields) if field.get_internal_type() == "JSONField")
@@ -101,7 +104,8 @@ def contacts_by_identity(user_ids: Collection[str], anonymous_ids: Collection[st
         for alias in AnonymousId.objects.filter(value__in=list(anonymous_ids)).select_related("contact"):
             by_anonymous[alias.value] = by_pk.setdefault(alias.contact.pk, alias.contact)
         return KnownContacts(by_user, by_anonymous)
-    columns, attnames, json_positions = _select_list(Contact, "c")
+    # The facts behind the last score are only ever replaced on ingest (read only if two contacts merge).
+    columns, attnames, json_positions = _select_list(Contact, "c", deferred=("intent_facts",))
     # Each contact once, with the anonymous ids it was found by (NULL: found by its user id).
     sql = (
         "WITH found AS (SELECT id AS contact_id, NULL::varchar AS alias FROM sequences_contact"  # noqa: S608

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from sequences.models import AnonymousId, Contact, Event, RejectedEvent
+from sequences.models import AnonymousId, Contact, Event, RejectedEvent, SessionSummary
 
 pytestmark = pytest.mark.django_db
 
@@ -148,6 +148,17 @@ def test_a_repeated_message_id_is_stored_once_and_still_answered_200(tracker):
 
     assert (first.status_code, second.status_code, again_in_batch.status_code) == (200, 200, 200)
     assert Event.objects.count() == 1
+
+
+def test_a_retried_batch_with_one_new_event_counts_each_event_once(tracker):
+    page = lambda n: {"type": "page", "userId": "u1", "name": "Home", "messageId": f"p-{n}"}  # noqa: E731
+
+    tracker.post("batch", {"batch": [page(1), page(2)]})
+    retried = tracker.post("batch", {"batch": [page(1), page(2), page(3)]})
+
+    assert retried.status_code == 200
+    assert sorted(Event.objects.values_list("message_id", flat=True)) == ["p-1", "p-2", "p-3"]
+    assert SessionSummary.objects.get().facts["page_views"] == 3
 
 
 def test_the_same_message_id_from_two_sources_is_two_events(tracker, client, account):

@@ -36,7 +36,9 @@ def _column(field: models.Field) -> tuple[str, str, Callable[[Any], Any] | None]
         return field.column, "jsonb", _json_text
     if kind == "FloatField":
         return field.column, "double precision", _optional(float)
-    return field.column, field.db_type(connection), None
+    # The element type without its length: a cast to varchar(n) would cut a longer value silently, where the
+    # column itself refuses it (as the ORM would).
+    return field.column, field.db_type(connection).split("(", 1)[0], None
 
 
 def _arrays(objects: Sequence, fields: Sequence[models.Field], read: Callable[[Any, str], Any]) -> list[list]:

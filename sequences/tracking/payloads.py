@@ -90,6 +90,7 @@ class PayloadError(ValueError):
 
 
 MAX_ID_LENGTH = 255
+MAX_MESSAGE_ID_LENGTH = 200  # Event.message_id
 MAX_NAME_LENGTH = 200
 
 _message_decoder = msgspec.json.Decoder(Message)
@@ -188,14 +189,14 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _clean_id(value: Id | None, name: str) -> str | None:
+def _clean_id(value: Id | None, name: str, limit: int = MAX_ID_LENGTH) -> str | None:
     if value is None:
         return None
     text = str(value).strip()
     if not text:
         return None
-    if len(text) > MAX_ID_LENGTH:
-        raise PayloadError(f"`{name}` is longer than {MAX_ID_LENGTH} characters.", name)
+    if len(text) > limit:
+        raise PayloadError(f"`{name}` is longer than {limit} characters.", name)
     return text
 
 
@@ -248,7 +249,7 @@ def to_incoming_event(
         )
     except OverflowError:
         raise PayloadError("`timestamp` and `sentAt` are too far apart to be real.", "timestamp") from None
-    message_id = _clean_id(message.messageId, "messageId") or f"server-{uuid.uuid4()}"
+    message_id = _clean_id(message.messageId, "messageId", MAX_MESSAGE_ID_LENGTH) or f"server-{uuid.uuid4()}"
     properties = dict(getattr(message, "properties", {}))
     if isinstance(message, (Page, Screen)) and message.category:
         properties.setdefault("category", message.category)

@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 
 from sequences.bulk_sql import copy_rows, insert_rows, update_rows
 from sequences.models import Contact, Event, ScoreHistory, WriteKey
@@ -85,3 +85,11 @@ def test_copy_takes_instances_too(contact):
     )
     row = ScoreHistory.objects.get()
     assert (row.score, row.tier, row.previous_tier, row.model_version) == (61.5, "medium", "", 3)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite does not enforce lengths")
+@pytest.mark.parametrize("write", [copy_rows, insert_rows], ids=["copy", "insert"])
+def test_a_value_too_long_for_its_column_is_refused_not_cut(write, source, contact):
+    with pytest.raises(DataError), transaction.atomic():
+        write(Event, [event_row(source, contact, "m" * 201)], FIELDS)
+    assert not Event.objects.exists()

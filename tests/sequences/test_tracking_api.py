@@ -300,6 +300,7 @@ def test_browsers_may_post_cross_origin(client):
         ),
         (b'{"userId": "u1", "event": "x", "properties": {"n": 1e999}}', "out of range"),
         (b'{"userId": "u1", "event": "x", "properties": ' + b'{"a": ' * 3000 + b"1" + b"}" * 3001, "nested too deeply"),
+        (b'{"userId": "u1", "event": "x", "messageId": "' + b"m" * 201 + b'"}', "`messageId` is longer than 200"),
     ],
 )
 def test_hostile_payloads_get_a_400_not_a_500(tracker, raw, expected):

@@ -96,7 +96,10 @@ class KnownContacts:
 
 
 def contacts_by_identity(user_ids: Collection[str], anonymous_ids: Collection[str]) -> KnownContacts:
-    """The stored contacts with these user ids or anonymous ids; one instance per contact."""
+    """The stored contacts with these user ids or anonymous ids; one instance per contact, locked until the end of
+    the transaction (PostgreSQL). The advisory locks on identities do not cover one person reached by different
+    identities (a server sending only userId, a browser only anonymousId): the row locks do, in id order, and
+    the second batch reads the row as the first one left it."""
     if connection.vendor != "postgresql":
         by_user = {c.user_id: c for c in Contact.objects.filter(user_id__in=list(user_ids))}
         by_pk = {c.pk: c for c in by_user.values()}
@@ -112,7 +115,7 @@ def contacts_by_identity(user_ids: Collection[str], anonymous_ids: Collection[st
         " WHERE user_id = ANY(%b::varchar[]) UNION ALL SELECT contact_id, value FROM sequences_anonymousid"
         " WHERE value = ANY(%b::varchar[])) "
         f"SELECT f.aliases, {columns} FROM (SELECT contact_id, array_agg(alias) AS aliases FROM found"
-        " GROUP BY contact_id) f JOIN sequences_contact c ON c.id = f.contact_id"
+        " GROUP BY contact_id) f JOIN sequences_contact c ON c.id = f.contact_id ORDER BY c.id FOR UPDATE OF c"
     )
     with _cursor() as cursor:
         cursor.execute(sql, [list(user_ids), list(anonymous_ids)])

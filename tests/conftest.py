@@ -5,15 +5,19 @@ import gzip
 import json
 import socket
 import time
+import uuid
+from datetime import datetime
 
 import pytest
 from celery.contrib.testing.worker import start_worker
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from sequences.models import Account, LifecycleStage, WriteKey
 from sequences.models.account import DEFAULT_LIFECYCLE_STAGES
+from sequences.tracking.payloads import IncomingEvent
 from triggerapp.roles import ADMIN, EDITOR, VIEWER, set_role
 
 PASSWORD = "correct horse battery staple"
@@ -153,3 +157,31 @@ def smtp_sink(settings):
     }
     yield sink
     controller.stop()
+
+
+def incoming(
+    event_type: str,
+    *,
+    name: str = "",
+    user_id: str | None = None,
+    anonymous_id: str | None = None,
+    occurred_at: datetime | None = None,
+    properties: dict | None = None,
+    traits: dict | None = None,
+    context: dict | None = None,
+) -> IncomingEvent:
+    """An IncomingEvent as the tracking API would hand it over after validation."""
+    now = timezone.now()
+    return IncomingEvent(
+        type=event_type,
+        name=name,
+        user_id=user_id,
+        anonymous_id=anonymous_id,
+        message_id=f"browser-test-{uuid.uuid4()}",
+        occurred_at=occurred_at or now,
+        received_at=now,
+        sent_at=now,
+        properties=properties or {},
+        context=context or {},
+        traits=traits or {},
+    )

@@ -6,9 +6,8 @@ outside loopback: every other request is aborted and fails the test.
 
 import os
 import re
-import uuid
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -18,8 +17,7 @@ from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 
 from sequences.models import WriteKey
 from sequences.tracking.ingest import ingest_events
-from sequences.tracking.payloads import IncomingEvent
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, incoming
 
 # Playwright's sync API runs an event loop in this thread; without this Django's ORM refuses to run in fixtures.
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
@@ -101,34 +99,6 @@ def log_in(page: Page) -> Callable[[str], Page]:
         return page
 
     return log_in_as
-
-
-def incoming(
-    event_type: str,
-    *,
-    name: str = "",
-    user_id: str | None = None,
-    anonymous_id: str | None = None,
-    occurred_at: datetime | None = None,
-    properties: dict | None = None,
-    traits: dict | None = None,
-    context: dict | None = None,
-) -> IncomingEvent:
-    """An IncomingEvent as the tracking API would hand it over after validation."""
-    now = timezone.now()
-    return IncomingEvent(
-        type=event_type,
-        name=name,
-        user_id=user_id,
-        anonymous_id=anonymous_id,
-        message_id=f"browser-test-{uuid.uuid4()}",
-        occurred_at=occurred_at or now,
-        received_at=now,
-        sent_at=now,
-        properties=properties or {},
-        context=context or {},
-        traits=traits or {},
-    )
 
 
 @pytest.fixture

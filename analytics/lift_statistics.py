@@ -12,9 +12,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from statistics import NormalDist
 
-from scipy.optimize import brentq
-from scipy.stats import fisher_exact
-
 _NORMAL = NormalDist()
 FISHER = "Fisher's exact test"
 Z_TEST = "two-proportion z-test"
@@ -113,6 +110,10 @@ def _root(f, start: float) -> float | None:
         hi, step = hi + step, step * 2
         if hi > 60:
             return None
+    # SciPy is imported when a statistic first needs it: importing it took 0.8 s, which every web worker paid on
+    # its first request (the URLconf imports this module), tracking API included.
+    from scipy.optimize import brentq
+
     return brentq(f, lo, hi, xtol=1e-12, rtol=1e-12)
 
 
@@ -143,6 +144,8 @@ def fixed_horizon_p_value(
         return None, ""
     total, hits = n1 + n2, x1 + x2
     if min(n1, n2) * min(hits, total - hits) / total < 5:
+        from scipy.stats import fisher_exact  # imported when first needed, as brentq above
+
         return float(fisher_exact([[x1, n1 - x1], [x2, n2 - x2]]).pvalue), FISHER
     pooled_rate = hits / total
     se = math.sqrt(pooled_rate * (1 - pooled_rate) * (1 / n1 + 1 / n2))

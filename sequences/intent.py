@@ -118,9 +118,7 @@ def update_intent(*, contacts: dict[int, Contact], events: Iterable[NewEvent]) -
     download_names = [name for name, action in settings.event_actions.items() if action == "content_downloaded"]
     download_counts = _recent_downloads(by_contact, download_names)
 
-    new_summaries: list[SessionSummary] = []
     folded: dict[tuple[int, str], SessionFacts] = {}  # each touched session's facts after this batch
-    changed_summaries: dict[int, SessionSummary] = {}  # by pk: a list's `in` compared models one by one
     history: list[ScoreHistory] = []
     found: list[tuple[Contact, TriggerCandidate]] = []
     orders: list[NewEvent] = []
@@ -143,13 +141,10 @@ def update_intent(*, contacts: dict[int, Contact], events: Iterable[NewEvent]) -
             if summary is None:
                 after = start_session(facts, frozenset(contact.categories_seen))
                 before = None
-                summary = summaries[key] = SessionSummary(contact_id=contact_id, session_id=event.session_id)
-                new_summaries.append(summary)
+                summaries[key] = SessionSummary(contact_id=contact_id, session_id=event.session_id)
             else:
                 before = folded[key] if key in folded else SessionFacts.from_json(summary.facts)
                 after = add_event(before, facts)
-                if summary.pk is not None:
-                    changed_summaries[summary.pk] = summary
             folded[key] = after
             found.extend(
                 (contact, candidate)
@@ -164,18 +159,20 @@ def update_intent(*, contacts: dict[int, Contact], events: Iterable[NewEvent]) -
         if change is not None:
             history.append(change)
 
+    touched = []
     for key, after in folded.items():  # serialised once per session, however many of its events came
         summary = summaries[key]
         summary.facts, summary.quiet_checked = after.to_json(), False
         summary.started_at, summary.last_event_at = after.started_at, after.last_event_at
+        touched.append(summary)
     copy_rows(
         SessionSummary,
-        new_summaries,
+        [summary for summary in touched if summary.pk is None],
         ["contact_id", "session_id", "started_at", "last_event_at", "facts", "quiet_checked"],
     )
     update_rows(
         SessionSummary,
-        [changed_summaries[pk] for pk in sorted(changed_summaries)],
+        sorted((summary for summary in touched if summary.pk is not None), key=lambda summary: summary.pk),
         ["facts", "started_at", "last_event_at", "quiet_checked"],
     )
     copy_rows(ScoreHistory, history, SCORE_HISTORY_FIELDS)

@@ -150,7 +150,6 @@ def session_summaries(contact_ids: list[int], session_ids: list[str]) -> dict[tu
 @dataclass(frozen=True, slots=True)
 class IngestSettings:
     session_gap_minutes: int
-    attribution_days: int
     lifecycle_stages: frozenset[str]
 
 
@@ -159,16 +158,15 @@ def ingest_settings() -> IngestSettings:
     if connection.vendor == "postgresql":
         with _cursor() as cursor:
             cursor.execute(
-                "SELECT a.session_gap_minutes, a.attribution_days,"
+                "SELECT a.session_gap_minutes,"
                 " ARRAY(SELECT slug FROM sequences_lifecyclestage) FROM sequences_account a WHERE a.id = 1"
             )
             row = cursor.fetchone()
         if row is not None:
-            return IngestSettings(row[0], row[1], frozenset(row[2]))
+            return IngestSettings(row[0], frozenset(row[1]))
     account = Account.current()
     return IngestSettings(
         account.session_gap_minutes,
-        account.attribution_days,
         frozenset(LifecycleStage.objects.values_list("slug", flat=True)),
     )
 

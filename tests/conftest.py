@@ -127,7 +127,26 @@ class SmtpSink:
 
     def __init__(self):
         self.messages: list = []
+        self.raw: list[tuple[bytes, list[str]]] = []  # each message as received, with its MAIL FROM options
         self.fail_next: list[str] = []  # SMTP replies to give instead of accepting, e.g. "451 try later"
+        self.eight_bit = True  # whether the server offers 8BITMIME (RFC 6152), as most do
+        self.refuse: dict[str, str] = {}  # "MAIL"/"RCPT" -> the reply to give to that command instead of 250
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if "MAIL" in self.refuse:
+            return self.refuse["MAIL"]
+        envelope.mail_from, envelope.mail_options = address, mail_options
+        return "250 OK"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if "RCPT" in self.refuse:
+            return self.refuse["RCPT"]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        return [line for line in responses if self.eight_bit or line != "250-8BITMIME"]
 
     async def handle_DATA(self, server, session, envelope):
         if self.fail_next:
@@ -135,6 +154,7 @@ class SmtpSink:
         import email
         from email import policy
 
+        self.raw.append((envelope.content, list(envelope.mail_options)))
         self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
         return "250 OK"
 

@@ -71,6 +71,34 @@ def test_an_abandoned_cart_gets_the_first_email_through_smtp(tracker, cart_seque
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("server_takes_8bit", [True, False])
+def test_the_email_goes_unencoded_in_short_lines_where_the_server_takes_8bit_and_as_base64_elsewhere(
+    tracker, cart_sequence, smtp_sink, server_takes_8bit
+):
+    smtp_sink.eight_bit = server_takes_8bit
+    abandon(tracker)
+
+    assert run_pipeline() == 1
+
+    (raw, mail_options), (email,) = smtp_sink.raw[0], smtp_sink.messages
+    encodings = {part.get_content_type(): part["Content-Transfer-Encoding"] for part in email.walk()}
+    lines = raw.split(b"\r\n")
+    if server_takes_8bit:
+        # The subject's dash is in the HTML's <title>: 8-bit, announced in the MAIL command.
+        assert encodings["text/html"] == "8bit"
+        assert "BODY=8BITMIME" in mail_options
+        assert len(lines) < 60
+    else:
+        assert encodings == {"multipart/alternative": None, "text/plain": "base64", "text/html": "base64"}
+        assert raw.isascii()
+        assert "BODY=8BITMIME" not in mail_options
+    assert max(map(len, lines)) <= 998
+    html = email.get_body(("html",)).get_content()
+    assert "Ada, your electronics are ready—don’t let them slip away!" in html
+    assert "/t/c/" in email.get_body(("plain",)).get_content()
+
+
+@pytest.mark.django_db
 def test_the_same_cart_never_enrols_twice_and_a_new_cart_does(tracker, cart_sequence, smtp_sink):
     abandon(tracker)
     run_pipeline()
@@ -151,6 +179,31 @@ def test_a_permanent_smtp_failure_is_final(tracker, cart_sequence, smtp_sink):
     assert message.status == "failed"
     assert message.reason.startswith("550")
     assert run_pipeline(timezone.now() + timedelta(hours=1)) == 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("command", "reply", "status", "reason"),
+    [
+        ("RCPT", "550 5.1.1 no such mailbox", "failed", "550"),
+        ("MAIL", "553 5.7.1 sender not allowed", "failed", "553"),
+        ("RCPT", "452 4.2.2 mailbox full", "scheduled", "452"),
+    ],
+)
+def test_a_refused_sender_or_recipient_fails_or_retries_by_the_reply_and_the_next_email_still_goes(
+    tracker, cart_sequence, smtp_sink, command, reply, status, reason
+):
+    abandon(tracker)
+    smtp_sink.refuse[command] = reply
+
+    run_pipeline()
+
+    message = Message.objects.get(step__position=0)
+    assert message.status == status
+    assert reason in message.reason
+    assert smtp_sink.messages == []
+    smtp_sink.refuse.clear()
+    assert run_pipeline(timezone.now() + timedelta(hours=1)) == (1 if status == "scheduled" else 0)
 
 
 @pytest.mark.django_db

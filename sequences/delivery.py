@@ -21,9 +21,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import psycopg
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from sequences.copy_rendering import arm_choice, contact_copy_facts, recent_product_events, render_for, render_variant
@@ -33,9 +32,10 @@ from sequences.email_assembly import assemble_email
 from sequences.enrolment import contact_zone, schedule_next_step
 from sequences.guards import HOLD, SEND, SKIP, GuardFacts, GuardRules, evaluate_guards
 from sequences.mail_sender import MailSender
-from sequences.models import Account, CopyVariant, Enrolment, Message
+from sequences.models import Account, Enrolment, Message
 from sequences.send_batch import SENT_FLUSH, SendBatch, fast_commits
 from sequences.send_history import SendHistory
+from sequences.send_marks import SendMarks, StartedMark
 from sequences.tracking_links import unsubscribe_url, view_url
 
 log = logging.getLogger(__name__)
@@ -132,21 +132,37 @@ def send_claimed_messages(ids: Iterable[int], *, now_fn: Callable[[], datetime] 
         account=account, product_events=recent_product_events([message.contact_id for message in messages])
     )
     sender = MailSender(account.from_email or settings.DEFAULT_FROM_EMAIL)
+
+    def on_sent(message: Message, sent_at: datetime) -> None:
+        report.sent += 1
+        batch.add(message, sent_at)
+
+    marks = SendMarks(on_sent)
     with fast_commits():
         try:
             for message in messages:
                 _send_one(
-                    message, rules=rules, history=history, sender=sender, batch=batch, now_fn=now_fn, report=report
+                    message,
+                    rules=rules,
+                    history=history,
+                    sender=sender,
+                    batch=batch,
+                    marks=marks,
+                    now_fn=now_fn,
+                    report=report,
                 )
                 if len(batch) >= SENT_FLUSH:
                     batch.flush(now=now_fn())
         finally:
+            marks.flush()
             batch.flush(now=now_fn())
             sender.close()
     return report
 
 
-def _send_one(message, *, rules, history, sender: MailSender, batch: SendBatch, now_fn, report: SendReport) -> None:
+def _send_one(
+    message, *, rules, history, sender: MailSender, batch: SendBatch, marks: SendMarks, now_fn, report: SendReport
+) -> None:
     now = now_fn()
     contact, enrolment = message.contact, message.enrolment
     if enrolment.status == Enrolment.Status.EXITED:
@@ -256,17 +272,18 @@ def _send_one(message, *, rules, history, sender: MailSender, batch: SendBatch, 
         unsubscribe_url=links["unsubscribe_url"],
     )
     # Mark the hand-over first: if this worker dies now, recovery knows the outcome is unknown and never resends.
-    if not _mark_started(
-        message.pk,
-        now=now,
+    started = StartedMark(
+        at=now,
         subject=rendered.subject,
-        variant=rendered.variant,
+        variant_name=rendered.variant.name,
+        variant_id=rendered.variant.pk,
         trace=rendered.trace,
         links=assembled.links,
         message_id_header=assembled.message_id_header,
         local_hour=now.astimezone(contact_zone(contact, batch.account)).hour,
         recent_sends=sum(1 for sent in history.recent[contact.pk] if now - rules.cap_window < sent <= now),
-    ):
+    )
+    if not marks.started(message.pk, started):
         return
     try:
         sender.send(assembled)
@@ -284,59 +301,8 @@ def _send_one(message, *, rules, history, sender: MailSender, batch: SendBatch, 
         _failed_send(message, now, 421, f"{type(error).__name__}: {error}"[:200], report)
         return
     sent_at = now_fn()
-    if not _mark_sent(message.pk, sent_at=sent_at):
-        return
-    report.sent += 1
-    history.record(message, sent_at)
-    batch.add(message, sent_at)
-
-
-# The two transitions every email makes, as plain SQL: they run hundreds of times a second and the ORM's query
-# building was a visible share of a send (bench/send.py). Both are conditional on the state, like _move.
-_STARTED_SQL = (
-    "UPDATE sequences_message SET smtp_started_at = %s, attempts = attempts + 1, subject = %s, variant = %s, "
-    "copy_variant_id = %s, copy_trace = %s, links = %s, message_id_header = %s, local_hour = %s, recent_sends = %s "
-    "WHERE id = %s AND status = 'sending'"
-)
-_SENT_SQL = (
-    "UPDATE sequences_message SET status = 'sent', sent_at = %s, reason = '' WHERE id = %s AND status = 'sending'"
-)
-
-
-def _mark_started(
-    pk: int,
-    *,
-    now,
-    subject: str,
-    variant: CopyVariant,
-    trace: list,
-    links: list[str],
-    message_id_header: str,
-    local_hour: int,
-    recent_sends: int,
-) -> bool:
-    links_param = Message._meta.get_field("links").get_db_prep_save(links, connection)
-    trace_param = Message._meta.get_field("copy_trace").get_db_prep_save(trace, connection)
-    params = [now, subject, variant.name, variant.pk, trace_param, links_param, message_id_header, local_hour]
-    return _execute_hot(_STARTED_SQL, [*params, recent_sends, pk]) == 1
-
-
-def _mark_sent(pk: int, *, sent_at) -> bool:
-    return _execute_hot(_SENT_SQL, [sent_at, pk]) == 1
-
-
-def _execute_hot(sql: str, params: list) -> int:
-    """One of the two per-email UPDATEs; returns the row count. On PostgreSQL the parameters are bound by the
-    server and the statement is prepared once per connection: Django's client-side quoting and the server's
-    parse and plan were a third of each UPDATE's CPU (bench/send.py)."""
-    if connection.vendor != "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.rowcount
-    connection.ensure_connection()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, params, prepare=True)
-        return cursor.rowcount
+    history.record(message, sent_at)  # it went out: later emails of this chunk count it against the caps
+    marks.sent(message, sent_at)  # written with the next email's started mark (send_marks.py)
 
 
 def _smtp_text(value) -> str:

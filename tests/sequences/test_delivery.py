@@ -267,6 +267,46 @@ def test_a_worker_that_dies_mid_batch_loses_nothing_and_resends_nothing(tracker,
 
 
 @pytest.mark.django_db
+def test_a_sent_mark_rides_with_the_next_start_and_one_moved_meanwhile_is_left_alone(tracker, cart_sequence, smtp_sink):
+    from sequences.send_marks import SendMarks, StartedMark
+
+    for n in range(3):
+        abandon(tracker, user_id=f"u-{n}")
+    now = timezone.now()
+    detect_quiet_sessions(now=now)
+    enrol_pending_triggers(now=now)
+    first, second, third = (Message.objects.get(pk=pk) for pk in sorted(claim_due_messages(now=now)))
+    stored = []
+    marks = SendMarks(lambda message, sent_at: stored.append(message.pk))
+    mark = StartedMark(
+        at=now,
+        subject="Hi",
+        variant_name="Default",
+        variant_id=None,
+        trace=[],
+        links=[],
+        message_id_header="<m@x>",
+        local_hour=9,
+        recent_sends=0,
+    )
+
+    assert marks.started(first.pk, mark)
+    marks.sent(first, now)
+    assert Message.objects.get(pk=first.pk).status == "sending"  # waits for the next start
+    assert marks.started(second.pk, mark)
+    assert Message.objects.get(pk=first.pk).status == "sent"
+    marks.sent(second, now)
+    Message.objects.filter(pk=second.pk).update(status="failed")  # e.g. recovery, meanwhile
+    assert marks.started(third.pk, mark)
+    marks.sent(third, now)
+    marks.flush()
+
+    assert stored == [first.pk, third.pk]
+    assert [Message.objects.get(pk=m.pk).status for m in (first, second, third)] == ["sent", "failed", "sent"]
+    assert Message.objects.get(pk=third.pk).attempts == 1
+
+
+@pytest.mark.django_db
 def test_the_frequency_cap_holds_a_fourth_email_in_48_hours(tracker, cart_sequence, smtp_sink):
     account = Account.current()
     account.cap_per_48_hours = 1

@@ -13,10 +13,15 @@ from hypothesis import strategies as st
 
 from sequences.copy_templates import render_copy_template
 from sequences.email_assembly import (
+    BODY_TAGS,
     COPY_CSS,
     INLINER,
     LAYOUT_WHITESPACE,
+    NOT_PLAIN,
+    OPENING_TAGS,
     RenderedCopy,
+    _clean,
+    _paragraphs,
     layout_html,
     product_price,
     render_field,
@@ -156,3 +161,29 @@ def test_whitespace_collapses_as_the_regular_expression_did(text):
 @given(st.binary(max_size=2000))
 def test_base64_lines_are_what_the_standard_library_writes(data):
     assert base64_lines(data) == base64.encodebytes(data).decode("ascii").replace("\n", "\r\n").rstrip("\r\n")
+
+
+plain_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=300).filter(
+    lambda text: not NOT_PLAIN.search(text)
+)
+copy_text = (
+    st.lists(
+        st.sampled_from(
+            ["word", " ", "\n", "\n\n", "https://x.example/a?b=c", "'", '"', "é", "\t", "http://y.example/)"]
+        ),
+        max_size=40,
+    ).map("".join)
+    | plain_text
+)
+
+
+@given(plain_text)
+def test_plain_text_is_what_the_sanitiser_would_make_of_it(text):
+    assert _clean(text, OPENING_TAGS) == text
+
+
+@given(copy_text)
+def test_paragraphs_of_plain_text_are_what_the_sanitiser_would_make_of_them(text):
+    html = _paragraphs(text)
+
+    assert _clean(html, BODY_TAGS) == html

@@ -141,6 +141,7 @@ def send_claimed_messages(ids: Iterable[int], *, now_fn: Callable[[], datetime] 
     with fast_commits():
         try:
             for message in messages:
+                waiting = marks.pending
                 _send_one(
                     message,
                     rules=rules,
@@ -151,12 +152,18 @@ def send_claimed_messages(ids: Iterable[int], *, now_fn: Callable[[], datetime] 
                     now_fn=now_fn,
                     report=report,
                 )
+                if waiting is not None and marks.pending is waiting:
+                    marks.flush()  # this message was not sent: the previous one's mark waits no longer
                 if len(batch) >= SENT_FLUSH:
                     batch.flush(now=now_fn())
         finally:
-            marks.flush()
-            batch.flush(now=now_fn())
-            sender.close()
+            try:
+                marks.flush()
+            finally:
+                try:
+                    batch.flush(now=now_fn())
+                finally:
+                    sender.close()
     return report
 
 

@@ -32,7 +32,7 @@ ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "width", "height"}}
 URL = re.compile(r"https?://[^\s<>\"')\]]+")
 TAG = re.compile(r"<[a-zA-Z/!]")
 # Text without these comes out of the sanitiser as it went in (property-tested), so it skips nh3 (~5% of a send).
-NOT_PLAIN = re.compile(r"[<>&\r\0\xa0]")
+NOT_PLAIN = re.compile(r"[<>&\r\0\xa0\ufeff]")
 ANCHOR = re.compile(r"<a\b([^>]*?)\bhref=\"([^\"]*)\"([^>]*)>")
 LAYOUT_WHITESPACE = re.compile(r"[ \t]*\n\s*")
 INLINER = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
@@ -78,7 +78,8 @@ def render_copy(copy: EmailCopy, context: dict) -> RenderedCopy:
         body_html = _clean(body, BODY_TAGS)
     else:
         body_html = _paragraphs(body)
-        body_html = _clean(body_html, BODY_TAGS) if NOT_PLAIN.search(body) else body_html
+        # A link made from a URL keeps the sanitiser: it drops an href it cannot parse (e.g. a port > 65535).
+        body_html = _clean(body_html, BODY_TAGS) if NOT_PLAIN.search(body) or URL.search(body) else body_html
     cta_url = render_field(copy.cta_url, context, html=False).strip()
     return RenderedCopy(
         # No line breaks: copy can never split a header in two.

@@ -32,8 +32,17 @@ class MailSender:
         if self.eight_bit is None:
             connection.ehlo_or_helo_if_needed()
             self.eight_bit = connection.has_extn("8bitmime")
-        raw = assembled.as_bytes(eight_bit=self.eight_bit)
-        smtp_transaction(connection, self.envelope_from, assembled.to, raw, eight_bit=not raw.isascii())
+        try:
+            raw = assembled.as_bytes(eight_bit=self.eight_bit)
+        except UnicodeEncodeError:  # a non-ASCII header (e.g. an IDN host in PUBLIC_BASE_URL): Django encodes it
+            self.backend.send_messages([assembled.as_django_email()])
+            return
+        try:
+            smtp_transaction(connection, self.envelope_from, assembled.to, raw, eight_bit=not raw.isascii())
+        except smtplib.SMTPException:
+            if connection.sock is None:  # the server closed the connection (421): open a new one next time
+                self.reset()
+            raise
 
     def reset(self) -> None:
         """After a connection-level error: drop the connection; the next send opens a new one."""
@@ -74,7 +83,11 @@ def smtp_transaction(connection: smtplib.SMTP, sender: str, recipient: str, raw:
     if code not in (250, 251):
         _abandon(connection, code)
         raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
-    code, reply = connection.data(raw)
+    try:
+        code, reply = connection.data(raw)
+    except smtplib.SMTPDataError as error:  # DATA itself refused: smtplib raises without resetting
+        _abandon(connection, error.smtp_code)
+        raise
     if code != 250:
         _abandon(connection, code)
         raise smtplib.SMTPDataError(code, reply)

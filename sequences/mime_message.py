@@ -10,6 +10,7 @@ third as many lines, and a mail server's work is per line (aiosmtpd's 0.94 ms an
 from __future__ import annotations
 
 import base64
+import re
 import secrets
 from email.utils import formatdate
 
@@ -55,9 +56,9 @@ def unencoded_lines(data: bytes, *, html: bool) -> bytes | None:
     """`data` as CRLF lines of at most 998 octets, or None if it cannot go unencoded.
 
     HTML lines that are too long are broken at a space between tags, where a line break and a space render
-    the same (our layout and the sanitised copy have no <pre> or <textarea>, where they would not; a ">" left
-    in a copy's title or alt text could put the break in that attribute, where it also reads as a space). Text
-    is never re-broken: a text line that is too long sends the part as base64."""
+    the same (our layout and the sanitised copy have no <pre> or <textarea>, where they would not; a space
+    inside a tag, even in a quoted value holding a ">", is never used). Text is never re-broken: a text line
+    that is too long sends the part as base64."""
     if b"\r" in data or b"\0" in data:
         return None
     lines = data.split(b"\n")
@@ -83,15 +84,22 @@ def _break_html_line(line: bytes) -> list[bytes]:
     return pieces
 
 
+# A tag, its quoted attribute values included (a ">" inside quotes does not end it).
+TAG_SPAN = re.compile(rb"<(?:[^>\"']|\"[^\"]*\"|'[^']*')*>")
+
+
 def _text_space_before(line: bytes, end: int) -> int:
-    """The last space before `end` in text between tags (after a ">" and before the next "<"), or -1."""
-    while (closed := line.rfind(b">", 0, end)) >= 0:
-        opened = line.find(b"<", closed, end)
-        cut = line.rfind(b" ", closed + 1, opened if opened >= 0 else end)
-        if cut >= 0:
-            return cut
-        end = closed
-    return -1
+    """The last space before `end` that is in text, outside every tag, or -1."""
+    best, text_start = -1, 0
+    for tag in TAG_SPAN.finditer(line, 0, len(line)):
+        if text_start >= end:
+            return best
+        cut = line.rfind(b" ", text_start, min(tag.start(), end))
+        best = max(best, cut)
+        text_start = tag.end()
+    if text_start < end:
+        best = max(best, line.rfind(b" ", text_start, end))
+    return best
 
 
 def base64_lines(data: bytes) -> str:

@@ -3,10 +3,11 @@ the mail server accepted it. They run hundreds of times a second, and the ORM's 
 client-side quoting were a visible share of a send (bench/send.py). Both are conditional on the state, so a
 message somebody else moved meanwhile is left alone.
 
-A sent mark is not written on its own: it waits for the next email's started mark and goes in the same
-statement, one round trip instead of two (or alone when the chunk ends). The price: if the worker dies in the
-millisecond or two it takes to render that next email, an accepted email is left as started, which recovery
-reports as "outcome unknown" and never resends, as it does when a worker dies during the SMTP dialogue.
+A sent mark is not written on its own: it waits for the next message of the chunk, and goes in the same
+statement as that email's started mark, one round trip instead of two (alone if that message is held, skipped or
+fails to render, or the chunk ends). The price: if the worker dies in the millisecond or two it takes to render
+that next email, an accepted email is left as started, which recovery reports as "outcome unknown" and never
+resends, as it does when a worker dies during the SMTP dialogue.
 """
 
 from __future__ import annotations
@@ -74,12 +75,14 @@ class SendMarks:
         no longer being sent by us."""
         if self.pending is None:
             return _execute(_STARTED, [*mark.params(), pk]) == (1,)
-        (message, sent_at), self.pending = self.pending, None
         if connection.vendor != "postgresql":
-            (sent,) = _execute(_SENT, [sent_at, message.pk])
-            (started,) = _execute(_STARTED, [*mark.params(), pk])
-        else:
-            sent, started = _execute(_SENT_AND_STARTED, [sent_at, message.pk, *mark.params(), pk])
+            self.flush()
+            return _execute(_STARTED, [*mark.params(), pk]) == (1,)
+        message, sent_at = self.pending
+        # If the statement fails (the started half, say), neither half is stored: the sent mark stays waiting, and
+        # the chunk's closing flush writes it on its own.
+        sent, started = _execute(_SENT_AND_STARTED, [sent_at, message.pk, *mark.params(), pk])
+        self.pending = None
         if sent == 1:
             self.on_sent(message, sent_at)
         return started == 1
@@ -89,7 +92,7 @@ class SendMarks:
         self.pending = (message, sent_at)
 
     def flush(self) -> None:
-        """Write a waiting sent mark on its own (the chunk ends, or something else must see it first)."""
+        """Write a waiting sent mark on its own (the chunk ends, or the next message is not sent)."""
         if self.pending is not None:
             (message, sent_at), self.pending = self.pending, None
             if _execute(_SENT, [sent_at, message.pk]) == (1,):

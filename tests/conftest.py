@@ -131,6 +131,7 @@ class SmtpSink:
         self.fail_next: list[str] = []  # SMTP replies to give instead of accepting, e.g. "451 try later"
         self.eight_bit = True  # whether the server offers 8BITMIME (RFC 6152), as most do
         self.refuse: dict[str, str] = {}  # "MAIL"/"RCPT" -> the reply to give to that command instead of 250
+        self.refuse_once = False  # refuse only the next such command
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
         if "MAIL" in self.refuse:
@@ -140,7 +141,7 @@ class SmtpSink:
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if "RCPT" in self.refuse:
-            return self.refuse["RCPT"]
+            return self.refuse.pop("RCPT") if self.refuse_once else self.refuse["RCPT"]
         envelope.rcpt_tos.append(address)
         return "250 OK"
 

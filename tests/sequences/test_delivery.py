@@ -4,7 +4,7 @@ from datetime import time, timedelta
 from threading import Thread
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from sequences.delivery import claim_due_messages, recover_stuck_messages, send_claimed_messages
@@ -207,6 +207,23 @@ def test_a_refused_sender_or_recipient_fails_or_retries_by_the_reply_and_the_nex
 
 
 @pytest.mark.django_db
+def test_a_server_closing_on_one_recipient_delays_that_email_and_the_next_goes_on_a_new_connection(
+    tracker, cart_sequence, smtp_sink
+):
+    abandon(tracker, user_id="u-1")
+    abandon(tracker, user_id="u-2")
+    smtp_sink.refuse, smtp_sink.refuse_once = {"RCPT": "421 4.3.2 closing, try later"}, True
+
+    assert run_pipeline() == 1
+
+    first, second = (Message.objects.get(contact__user_id=u, step__position=0) for u in ("u-1", "u-2"))
+    assert {first.status, second.status} == {"scheduled", "sent"}
+    retried, sent = (first, second) if first.status == "scheduled" else (second, first)
+    assert "421" in retried.reason
+    assert [email["To"] for email in smtp_sink.messages] == [sent.contact.email]
+
+
+@pytest.mark.django_db
 def test_the_holdout_is_withheld_never_sent_but_counted(tracker, cart_sequence, smtp_sink):
     cart_sequence.holdout_percent = 100
     cart_sequence.save()
@@ -304,6 +321,35 @@ def test_a_sent_mark_rides_with_the_next_start_and_one_moved_meanwhile_is_left_a
     assert stored == [first.pk, third.pk]
     assert [Message.objects.get(pk=m.pk).status for m in (first, second, third)] == ["sent", "failed", "sent"]
     assert Message.objects.get(pk=third.pk).attempts == 1
+
+
+@pytest.mark.django_db
+def test_a_sent_mark_survives_the_next_start_failing(tracker, cart_sequence, smtp_sink):
+    from django.db import IntegrityError
+
+    from sequences.send_marks import SendMarks, StartedMark
+
+    for n in range(2):
+        abandon(tracker, user_id=f"u-{n}")
+    now = timezone.now()
+    detect_quiet_sessions(now=now)
+    enrol_pending_triggers(now=now)
+    first, second = (Message.objects.get(pk=pk) for pk in sorted(claim_due_messages(now=now)))
+    stored = []
+    marks = SendMarks(lambda message, sent_at: stored.append(message.pk))
+    mark = StartedMark(now, "Hi", "Default", None, [], [], "<m@x>", 9, 0)
+    assert marks.started(first.pk, mark)
+    marks.sent(first, now)
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # as outside this test's transaction: checked at once
+    # e.g. its copy variant was deleted while the chunk was being sent
+    with pytest.raises(IntegrityError), transaction.atomic():
+        marks.started(second.pk, StartedMark(now, "Hi", "Gone", 10**9, [], [], "<m@x>", 9, 0))
+    marks.flush()
+
+    assert stored == [first.pk]
+    assert Message.objects.get(pk=first.pk).status == "sent"
 
 
 @pytest.mark.django_db

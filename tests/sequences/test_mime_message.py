@@ -83,3 +83,23 @@ def test_without_8bitmime_everything_is_base64():
     assert encodings == ["base64", "base64"]
     assert raw.isascii()
     assert _read(parsed, "html") == "<p>Ünïcode</p>"
+
+
+def test_a_break_never_falls_inside_a_tag_even_where_a_quoted_value_holds_a_greater_than_sign():
+    image = '<img alt="Sale > 50 percent off everything" src="https://cdn.example.com/summer sale.png">'
+    # The 998th octet falls near the end of the image tag, after the ">" in its alt text.
+    html = "<p>" + "x" * (MAX_LINE - 8 - len(image) + 10) + "</p> " + image + " <p>after</p>"
+
+    _, parsed, encodings = _send("", html)
+
+    assert encodings[1] == "7bit"
+    assert image in _read(parsed, "html")
+
+
+def test_a_long_paragraph_is_broken_between_its_words_and_stays_unencoded():
+    html = "<p>" + "word " * 600 + "end</p>"
+
+    _, parsed, encodings = _send("", html)
+
+    assert encodings[1] == "7bit"
+    assert _read(parsed, "html").replace("\n", " ") == html

@@ -23,7 +23,7 @@ from django.utils.safestring import mark_safe
 from sequences.copy_template_limits import MAX_SOURCE_CHARS, do_money
 from sequences.copy_templates import render_copy_template
 from sequences.email_text import html_to_text
-from sequences.mime_message import mime_bytes
+from sequences.mime_message import mime_bytes, short_html_lines
 from sequences.tracking_links import click_url, open_url
 
 BODY_TAGS = {"p", "br", "a", "strong", "b", "em", "i", "u", "ul", "ol", "li", "h2", "h3", "blockquote", "img", "span"}
@@ -35,6 +35,7 @@ TAG = re.compile(r"<[a-zA-Z/!]")
 NOT_PLAIN = re.compile(r"[<>&\r\0\xa0\ufeff]")
 ANCHOR = re.compile(r"<a\b([^>]*?)\bhref=\"([^\"]*)\"([^>]*)>")
 LAYOUT_WHITESPACE = re.compile(r"[ \t]*\n\s*")
+LAYOUT_LINE = 700
 INLINER = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
 
 
@@ -163,8 +164,9 @@ def _skeleton(shape: tuple, brand: tuple) -> tuple[str, ...]:
         }
     )
     # The template's line breaks and indentation render as one space each (the layout has no <pre>): one space
-    # instead makes the email a few dozen lines shorter as sent (sequences/mime_message.py).
-    return tuple(SLOT.split(LAYOUT_WHITESPACE.sub(" ", INLINER.inline(html))))
+    # instead makes the email a few dozen lines shorter as sent, and lines of ~700 octets leave room for the
+    # slots' values under SMTP's 998 (sequences/mime_message.py).
+    return tuple(SLOT.split(short_html_lines(LAYOUT_WHITESPACE.sub(" ", INLINER.inline(html)), LAYOUT_LINE)))
 
 
 PRODUCT_SLOTS = ("name", "image_url", "url", "variant", "size")

@@ -72,34 +72,43 @@ def unencoded_lines(data: bytes, *, html: bool) -> bytes | None:
     return b"\r\n".join(lines)
 
 
-def _break_html_line(line: bytes) -> list[bytes]:
-    pieces = []
-    while len(line) > MAX_LINE:
-        cut = _text_space_before(line, MAX_LINE + 1)
-        if cut <= 0:
+def short_html_lines(html: str, width: int) -> str:
+    """`html` with long lines broken (as below) at about `width` octets. The email layout is broken so when it is
+    built, once per shape and brand: an email's lines then fit without any work per email."""
+    return "\n".join(
+        piece.decode("utf-8") for line in html.encode("utf-8").split(b"\n") for piece in _break_html_line(line, width)
+    )
+
+
+def _break_html_line(line: bytes, width: int = MAX_LINE) -> list[bytes]:
+    """`line` cut at spaces in text (outside every tag) into pieces of at most `width` octets, as far as it can
+    be."""
+    # The stretches of text between tags, found once; a break is the last space of the last stretch in reach.
+    texts, position = [], 0
+    for tag in TAG_SPAN.finditer(line):
+        if tag.start() > position:
+            texts.append((position, tag.start()))
+        position = tag.end()
+    texts.append((position, len(line)))
+    pieces, start, index = [], 0, 0
+    while len(line) - start > width:
+        reach = start + width + 1
+        while index + 1 < len(texts) and texts[index + 1][0] < reach:
+            index += 1
+        cut, back = -1, index
+        while cut < 0 and back >= 0 and texts[back][1] > start:
+            cut = line.rfind(b" ", max(texts[back][0], start), min(texts[back][1], reach))
+            back -= 1
+        if cut < 0:
             break  # no place to break: the caller finds the line too long and falls back to base64
-        pieces.append(line[:cut])
-        line = line[cut + 1 :]
-    pieces.append(line)
+        pieces.append(line[start:cut])
+        start = cut + 1
+    pieces.append(line[start:])
     return pieces
 
 
 # A tag, its quoted attribute values included (a ">" inside quotes does not end it).
-TAG_SPAN = re.compile(rb"<(?:[^>\"']|\"[^\"]*\"|'[^']*')*>")
-
-
-def _text_space_before(line: bytes, end: int) -> int:
-    """The last space before `end` that is in text, outside every tag, or -1."""
-    best, text_start = -1, 0
-    for tag in TAG_SPAN.finditer(line, 0, len(line)):
-        if text_start >= end:
-            return best
-        cut = line.rfind(b" ", text_start, min(tag.start(), end))
-        best = max(best, cut)
-        text_start = tag.end()
-    if text_start < end:
-        best = max(best, line.rfind(b" ", text_start, end))
-    return best
+TAG_SPAN = re.compile(rb"<[^>\"']*(?:(?:\"[^\"]*\"|'[^']*')[^>\"']*)*>")
 
 
 def base64_lines(data: bytes) -> str:

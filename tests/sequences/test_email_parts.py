@@ -139,7 +139,8 @@ PRODUCT = {
 def test_the_layout_filled_from_its_cached_shape_equals_rendering_the_whole_layout(copy, product, brand):
     links = {"unsubscribe_url": "https://t.example/u/abc/", "view_in_browser_url": "https://t.example/t/v/abc/"}
 
-    assert layout_html(copy, brand=brand, product=product, **links) == _whole_layout(
+    # The cached layout's long lines are broken at spaces between tags, which render the same.
+    assert layout_html(copy, brand=brand, product=product, **links).replace("\n", " ") == _whole_layout(
         copy, brand=brand, product=product, **links
     )
 

@@ -209,6 +209,16 @@ def test_alias_merges_previous_anonymous_id(tracker):
     assert AnonymousId.objects.get().contact == contact
 
 
+def test_a_merge_stores_what_the_known_contact_lacked_and_the_anonymous_one_knew(tracker):
+    tracker.post("identify", {"anonymousId": "anon-1", "traits": {"firstName": "Ada", "plan": "pro"}})
+    tracker.post("track", {"userId": "u1", "event": "Signed Up"})
+
+    tracker.post("alias", {"previousId": "anon-1", "userId": "u1"})  # no traits of its own
+
+    contact = Contact.objects.get()
+    assert (contact.user_id, contact.first_name, contact.traits["plan"]) == ("u1", "Ada", "pro")
+
+
 def test_merge_inside_one_batch_loses_no_event(tracker):
     batch = [
         {"type": "page", "anonymousId": "anon-7", "name": "Home"},

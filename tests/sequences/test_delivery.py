@@ -38,6 +38,15 @@ def abandon(tracker, user_id="u-1", minutes_ago=20, email=None):
     )
 
 
+def claimed(tracker, count: int, now) -> list[Message]:
+    """`count` abandoning contacts whose first emails are claimed for sending at `now`, in id order."""
+    for n in range(count):
+        abandon(tracker, user_id=f"u-{n}")
+    detect_quiet_sessions(now=now)
+    enrol_pending_triggers(now=now)
+    return [Message.objects.get(pk=pk) for pk in sorted(claim_due_messages(now=now))]
+
+
 def run_pipeline(now=None):
     now = now or timezone.now()
     detect_quiet_sessions(now=now)
@@ -266,12 +275,8 @@ def test_two_workers_racing_over_due_messages_send_each_exactly_once(tracker, ca
 
 @pytest.mark.django_db
 def test_a_worker_that_dies_mid_batch_loses_nothing_and_resends_nothing(tracker, cart_sequence, smtp_sink):
-    for n in range(3):
-        abandon(tracker, user_id=f"u-{n}")
     now = timezone.now()
-    detect_quiet_sessions(now=now)
-    enrol_pending_triggers(now=now)
-    ids = claim_due_messages(now=now)
+    ids = [message.pk for message in claimed(tracker, 3, now)]
     # The worker handed the first message to the mail server, then died before recording the outcome.
     Message.objects.filter(pk=ids[0]).update(smtp_started_at=now)
 
@@ -287,25 +292,11 @@ def test_a_worker_that_dies_mid_batch_loses_nothing_and_resends_nothing(tracker,
 def test_a_sent_mark_rides_with_the_next_start_and_one_moved_meanwhile_is_left_alone(tracker, cart_sequence, smtp_sink):
     from sequences.send_marks import SendMarks, StartedMark
 
-    for n in range(3):
-        abandon(tracker, user_id=f"u-{n}")
     now = timezone.now()
-    detect_quiet_sessions(now=now)
-    enrol_pending_triggers(now=now)
-    first, second, third = (Message.objects.get(pk=pk) for pk in sorted(claim_due_messages(now=now)))
+    first, second, third = claimed(tracker, 3, now)
     stored = []
     marks = SendMarks(lambda message, sent_at: stored.append(message.pk))
-    mark = StartedMark(
-        at=now,
-        subject="Hi",
-        variant_name="Default",
-        variant_id=None,
-        trace=[],
-        links=[],
-        message_id_header="<m@x>",
-        local_hour=9,
-        recent_sends=0,
-    )
+    mark = StartedMark(now, "Hi", "Default", None, [], [], "<m@x>", 9, 0)
 
     assert marks.started(first.pk, mark)
     marks.sent(first, now)
@@ -329,12 +320,8 @@ def test_a_sent_mark_survives_the_next_start_failing(tracker, cart_sequence, smt
 
     from sequences.send_marks import SendMarks, StartedMark
 
-    for n in range(2):
-        abandon(tracker, user_id=f"u-{n}")
     now = timezone.now()
-    detect_quiet_sessions(now=now)
-    enrol_pending_triggers(now=now)
-    first, second = (Message.objects.get(pk=pk) for pk in sorted(claim_due_messages(now=now)))
+    first, second = claimed(tracker, 2, now)
     stored = []
     marks = SendMarks(lambda message, sent_at: stored.append(message.pk))
     mark = StartedMark(now, "Hi", "Default", None, [], [], "<m@x>", 9, 0)

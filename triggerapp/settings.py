@@ -115,13 +115,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 else:
     # Server-side parameter binding: psycopg sends values apart from the SQL instead of quoting each one in
-    # Python, which was a third of the ingest CPU (bench/ingest.py --profile). With it, a statement run five
-    # times on a connection is prepared (psycopg's threshold; Django turns it off unless asked), so PostgreSQL
-    # stops parsing and planning the ingest's and delivery's fixed statements: 3 ms less PostgreSQL CPU per 100
-    # events (bench/ingest_cpu.py, docs/performance.md). DATABASE_SERVER_SIDE_BINDING=0 turns both off, e.g.
-    # behind a PgBouncer in transaction mode that cannot keep prepared statements.
-    if envbool("DATABASE_SERVER_SIDE_BINDING", "1"):
-        DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=5)
+    # Python, which was a third of the ingest CPU (bench/ingest.py --profile). DATABASE_SERVER_SIDE_BINDING=0
+    # turns it off, e.g. behind a PgBouncer in transaction mode that cannot keep prepared statements.
+    DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = envbool("DATABASE_SERVER_SIDE_BINDING", "1")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -3,7 +3,9 @@
 Django's bulk_create and bulk_update write one placeholder per value, so every batch size is a new statement:
 psycopg re-parses it in Python, PostgreSQL re-plans it, and each value goes through the field's
 `get_db_prep_save`. With a column per array (sent in binary) the statement is the same for every batch, psycopg
-prepares it once per connection, and values are converted column by column; COPY is cheaper still for rows
+converts its text once (it caches by text), and values are converted column by column (PostgreSQL still
+parses and plans it each time: Django leaves psycopg's preparing off, and turning it on was dropped, see
+docs/performance.md); COPY is cheaper still for rows
 that cannot conflict. bench/ingest_cpu.py measured each step (docs/performance.md). Other databases (SQLite in
 the zero-setup run) use Django's own bulk methods.
 """

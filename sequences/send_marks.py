@@ -100,13 +100,14 @@ class SendMarks:
 
 
 def _execute(sql: str, params: list) -> tuple[int, ...]:
-    """The row count of an UPDATE as a 1-tuple, or the counts a SELECT returns. On PostgreSQL the parameters are
-    bound by the server and the statement is prepared once per connection: Django's client-side quoting and
-    the server's parse and plan were a third of each UPDATE's CPU (bench/send.py)."""
-    if connection.vendor != "postgresql":
+    """The row count of an UPDATE as a 1-tuple, or the counts a SELECT returns. With server-side binding (the
+    default on PostgreSQL) the statement is prepared once per connection: Django's client-side quoting and the
+    server's parse and plan were a third of each UPDATE's CPU (bench/send.py). Without it (behind PgBouncer in
+    transaction mode, which cannot keep prepared statements) Django's cursor runs it as any other query."""
+    if not connection.settings_dict.get("OPTIONS", {}).get("server_side_binding"):
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
-            return (cursor.rowcount,)
+            return tuple(cursor.fetchone()) if cursor.description else (cursor.rowcount,)
     connection.ensure_connection()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql, params, prepare=True)

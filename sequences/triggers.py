@@ -48,7 +48,7 @@ def record_triggers(found: Iterable[tuple[Contact, TriggerCandidate]], *, now: d
 
 def fire_waiting_triggers(contact_ids: Iterable[int], *, now: datetime) -> int:
     """Triggers that waited for an email address fire once the contact has one (`contact_ids`: contacts that
-    have one now). Runs for most ingest batches, so on PostgreSQL it is one prepared statement."""
+    have one now). Runs for most ingest batches, so on PostgreSQL it is one statement whose text never changes."""
     ids, waiting = list(contact_ids), TriggerOccurrence.Status.WAITING_FOR_EMAIL
     if connection.vendor != "postgresql":
         return TriggerOccurrence.objects.filter(contact_id__in=ids, status=waiting).update(

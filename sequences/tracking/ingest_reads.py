@@ -2,7 +2,7 @@
 
 The ORM builds and compiles a query per call and runs every row through a model constructor and converters; on
 the ingest path that was a third of the CPU of a batch (bench/ingest_cpu.py). These reads pass arrays as
-parameters, so psycopg prepares each statement once per connection, and build model instances directly. Other
+parameters, so each statement's text never changes (psycopg converts it once), and build model instances directly. Other
 databases (SQLite in the zero-setup run) use the ORM.
 """
 

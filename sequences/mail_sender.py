@@ -67,7 +67,11 @@ def _path(address: str) -> str:
 
 
 def smtp_transaction(connection: smtplib.SMTP, sender: str, recipient: str, raw: bytes, *, eight_bit: bool) -> None:
-    """smtplib's sendmail for one recipient: the same commands, and the same replies raise the same errors."""
+    """smtplib's sendmail for one recipient: the same commands, and the same replies raise the same errors.
+
+    When the server offers PIPELINING (RFC 2920), as Postfix, Exim and the big providers do, MAIL, RCPT and DATA
+    go in one write and their three replies are read after it: two round trips an email instead of four.
+    """
     connection.ehlo_or_helo_if_needed()
     options = ""
     if connection.does_esmtp:
@@ -75,11 +79,15 @@ def smtp_transaction(connection: smtplib.SMTP, sender: str, recipient: str, raw:
             options += f" SIZE={len(raw)}"
         if eight_bit:
             options += " BODY=8BITMIME"
-    code, reply = connection.docmd("mail", f"FROM:{_path(sender)}{options}")
+    mail, rcpt = f"FROM:{_path(sender)}{options}", f"TO:{_path(recipient)}"
+    if connection.does_esmtp and connection.has_extn("pipelining"):
+        _pipelined(connection, sender, recipient, raw, mail, rcpt)
+        return
+    code, reply = connection.docmd("mail", mail)
     if code != 250:
         _abandon(connection, code)
         raise smtplib.SMTPSenderRefused(code, reply, sender)
-    code, reply = connection.docmd("rcpt", f"TO:{_path(recipient)}")
+    code, reply = connection.docmd("rcpt", rcpt)
     if code not in (250, 251):
         _abandon(connection, code)
         raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
@@ -88,6 +96,43 @@ def smtp_transaction(connection: smtplib.SMTP, sender: str, recipient: str, raw:
     except smtplib.SMTPDataError as error:  # DATA itself refused: smtplib raises without resetting
         _abandon(connection, error.smtp_code)
         raise
+    if code != 250:
+        _abandon(connection, code)
+        raise smtplib.SMTPDataError(code, reply)
+
+
+LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)
+
+
+def _pipelined(connection: smtplib.SMTP, sender: str, recipient: str, raw: bytes, mail: str, rcpt: str) -> None:
+    connection.send(f"MAIL {mail}\r\nRCPT {rcpt}\r\nDATA\r\n")
+    mail_code, mail_reply = connection.getreply()
+    if mail_code == 421:  # the server is closing: the other replies will not come
+        _abandon(connection, mail_code)
+        raise smtplib.SMTPSenderRefused(mail_code, mail_reply, sender)
+    rcpt_code, rcpt_reply = connection.getreply()
+    if rcpt_code == 421:
+        _abandon(connection, rcpt_code)
+        raise smtplib.SMTPRecipientsRefused({recipient: (rcpt_code, rcpt_reply)})
+    data_code, data_reply = connection.getreply()
+    accepted = mail_code == 250 and rcpt_code in (250, 251)
+    if data_code == 354 and not accepted:
+        # A server should refuse DATA without a recipient; one that did not gets an empty message, then RSET.
+        connection.send(b".\r\n")
+        connection.getreply()
+    if mail_code != 250:
+        _abandon(connection, data_code)
+        raise smtplib.SMTPSenderRefused(mail_code, mail_reply, sender)
+    if rcpt_code not in (250, 251):
+        _abandon(connection, data_code)
+        raise smtplib.SMTPRecipientsRefused({recipient: (rcpt_code, rcpt_reply)})
+    if data_code != 354:
+        _abandon(connection, data_code)
+        raise smtplib.SMTPDataError(data_code, data_reply)
+    # As smtplib's data(): a leading dot doubled (RFC 5321 4.5.2), then the end-of-data line.
+    body = LEADING_DOT.sub(b"..", raw)
+    connection.send(body + (b".\r\n" if body.endswith(b"\r\n") else b"\r\n.\r\n"))
+    code, reply = connection.getreply()
     if code != 250:
         _abandon(connection, code)
         raise smtplib.SMTPDataError(code, reply)

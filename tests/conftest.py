@@ -130,6 +130,7 @@ class SmtpSink:
         self.raw: list[tuple[bytes, list[str]]] = []  # each message as received, with its MAIL FROM options
         self.fail_next: list[str] = []  # SMTP replies to give instead of accepting, e.g. "451 try later"
         self.eight_bit = True  # whether the server offers 8BITMIME (RFC 6152), as most do
+        self.pipelining = True  # whether it offers PIPELINING (RFC 2920), as most do
         self.refuse: dict[str, str] = {}  # "MAIL"/"RCPT" -> the reply to give to that command instead of 250
         self.refuse_once = False  # refuse only the next such command
 
@@ -147,7 +148,8 @@ class SmtpSink:
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         session.host_name = hostname
-        return [line for line in responses if self.eight_bit or line != "250-8BITMIME"]
+        lines = [line for line in responses if self.eight_bit or line != "250-8BITMIME"]
+        return [*lines[:-1], "250-PIPELINING", lines[-1]] if self.pipelining else lines
 
     async def handle_DATA(self, server, session, envelope):
         if self.fail_next:

@@ -191,6 +191,7 @@ def test_a_permanent_smtp_failure_is_final(tracker, cart_sequence, smtp_sink):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("pipelining", [True, False], ids=["pipelined", "one-command-at-a-time"])
 @pytest.mark.parametrize(
     ("command", "reply", "status", "reason"),
     [
@@ -200,10 +201,11 @@ def test_a_permanent_smtp_failure_is_final(tracker, cart_sequence, smtp_sink):
     ],
 )
 def test_a_refused_sender_or_recipient_fails_or_retries_by_the_reply_and_the_next_email_still_goes(
-    tracker, cart_sequence, smtp_sink, command, reply, status, reason
+    tracker, cart_sequence, smtp_sink, command, reply, status, reason, pipelining
 ):
     abandon(tracker)
     smtp_sink.refuse[command] = reply
+    smtp_sink.pipelining = pipelining
 
     run_pipeline()
 
@@ -216,9 +218,11 @@ def test_a_refused_sender_or_recipient_fails_or_retries_by_the_reply_and_the_nex
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("pipelining", [True, False], ids=["pipelined", "one-command-at-a-time"])
 def test_a_server_closing_on_one_recipient_delays_that_email_and_the_next_goes_on_a_new_connection(
-    tracker, cart_sequence, smtp_sink
+    tracker, cart_sequence, smtp_sink, pipelining
 ):
+    smtp_sink.pipelining = pipelining
     abandon(tracker, user_id="u-1")
     abandon(tracker, user_id="u-2")
     smtp_sink.refuse, smtp_sink.refuse_once = {"RCPT": "421 4.3.2 closing, try later"}, True

@@ -584,8 +584,10 @@ class BenchServer:
         workers: int,
         profile_dir: Path | None,
         keep_data: bool,
+        threads: int = 1,
     ):
         self.app_dir, self.database_url, self.workers, self.keep_data = app_dir, database_url, workers, keep_data
+        self.threads = threads
         self.port = port or _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.profile_dir = profile_dir
@@ -659,8 +661,7 @@ class BenchServer:
             app,
             "-w",
             str(self.workers),
-            "-k",
-            "sync",
+            *(["-k", "gthread", "--threads", str(self.threads)] if self.threads > 1 else ["-k", "sync"]),
             "-b",
             f"127.0.0.1:{self.port}",
             "--timeout",
@@ -1017,6 +1018,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument("--no-verify", action="store_true", help="do not count stored events")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers (default 2)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="threads per gunicorn worker (default 1: sync workers; more: gthread workers, which also keep "
+        "connections alive, and whose threads compute while another waits on PostgreSQL)",
+    )
     parser.add_argument("--port", type=int, default=0, help="gunicorn port (default: a free one)")
     parser.add_argument(
         "--app-dir",
@@ -1134,12 +1142,14 @@ def main(argv=None) -> int:
                 workers=args.workers,
                 profile_dir=args.profile.resolve() if args.profile else None,
                 keep_data=args.keep_data,
+                threads=args.threads,
             )
             print(f"preparing database {_database_name(args.database_url)} (migrate, write key)...")
             server.prepare()
             server.start()
             base_url, write_key = server.url, server.write_key
-            where = f"own gunicorn, {args.workers} sync workers, at {base_url}, serving {args.app_dir.resolve()}"
+            kind = f"gthread workers of {args.threads} threads" if args.threads > 1 else "sync workers"
+            where = f"own gunicorn, {args.workers} {kind}, at {base_url}, serving {args.app_dir.resolve()}"
         before = None if args.no_verify else stored_events(args.database_url, write_key)
         config = LoadConfig(
             base_url=base_url,

@@ -43,7 +43,9 @@ def free_port() -> int:
 
 
 def cpu_seconds(*, pid: int | None = None, group: int | None = None, name: str | None = None) -> float:
-    """User + system CPU of one process, of a process group, or of every process with a name (Linux /proc)."""
+    """User + system CPU of one process, of a process group, or of every process with a name (Linux /proc),
+    with that of their children that have exited: PostgreSQL backends that end during a run are counted in the
+    postmaster's (a worker that opened a connection per task once hid most of PostgreSQL's CPU that way)."""
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0.0
     for entry in Path("/proc").iterdir():
@@ -57,7 +59,7 @@ def cpu_seconds(*, pid: int | None = None, group: int | None = None, name: str |
         if name is not None and command != name:
             continue
         if group is None or int(fields[2]) == group:  # fields[2] is the process group
-            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+            total += sum(map(int, fields[11:15])) / ticks  # utime, stime, cutime, cstime
     return total
 
 

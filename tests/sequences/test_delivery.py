@@ -319,6 +319,23 @@ def test_a_sent_mark_rides_with_the_next_start_and_one_moved_meanwhile_is_left_a
 
 
 @pytest.mark.django_db
+def test_the_send_marks_are_prepared_once_per_connection_and_reused(tracker, cart_sequence, smtp_sink):
+    for n in range(3):
+        abandon(tracker, user_id=f"u-{n}")
+
+    assert run_pipeline() == 3
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT generic_plans + custom_plans FROM pg_prepared_statements"
+            " WHERE statement LIKE 'WITH sent AS (UPDATE sequences_message%%'"
+        )
+        executions = [row[0] for row in cursor.fetchall()]
+    # one statement on this connection, run for the second and third emails (each with the previous sent mark)
+    assert executions == [2]
+
+
+@pytest.mark.django_db
 def test_a_sent_mark_survives_the_next_start_failing(tracker, cart_sequence, smtp_sink):
     from django.db import IntegrityError
 

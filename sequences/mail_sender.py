@@ -106,29 +106,18 @@ LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)
 
 def _pipelined(connection: smtplib.SMTP, sender: str, recipient: str, raw: bytes, mail: str, rcpt: str) -> None:
     connection.send(f"MAIL {mail}\r\nRCPT {rcpt}\r\nDATA\r\n")
-    mail_code, mail_reply = connection.getreply()
-    if mail_code == 421:  # the server is closing: the other replies will not come
-        _abandon(connection, mail_code)
-        raise smtplib.SMTPSenderRefused(mail_code, mail_reply, sender)
-    rcpt_code, rcpt_reply = connection.getreply()
-    if rcpt_code == 421:
-        _abandon(connection, rcpt_code)
-        raise smtplib.SMTPRecipientsRefused({recipient: (rcpt_code, rcpt_reply)})
-    data_code, data_reply = connection.getreply()
-    accepted = mail_code == 250 and rcpt_code in (250, 251)
-    if data_code == 354 and not accepted:
-        # A server should refuse DATA without a recipient; one that did not gets an empty message, then RSET.
-        connection.send(b".\r\n")
-        connection.getreply()
-    if mail_code != 250:
-        _abandon(connection, data_code)
-        raise smtplib.SMTPSenderRefused(mail_code, mail_reply, sender)
-    if rcpt_code not in (250, 251):
-        _abandon(connection, data_code)
-        raise smtplib.SMTPRecipientsRefused({recipient: (rcpt_code, rcpt_reply)})
-    if data_code != 354:
-        _abandon(connection, data_code)
-        raise smtplib.SMTPDataError(data_code, data_reply)
+    code, reply = connection.getreply()
+    if code != 250:
+        _after_refusal(connection, code, replies_owed=2)
+        raise smtplib.SMTPSenderRefused(code, reply, sender)
+    code, reply = connection.getreply()
+    if code not in (250, 251):
+        _after_refusal(connection, code, replies_owed=1)
+        raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
+    code, reply = connection.getreply()
+    if code != 354:
+        _abandon(connection, code)
+        raise smtplib.SMTPDataError(code, reply)
     # As smtplib's data(): a leading dot doubled (RFC 5321 4.5.2), then the end-of-data line.
     body = LEADING_DOT.sub(b"..", raw)
     connection.send(body + (b".\r\n" if body.endswith(b"\r\n") else b"\r\n.\r\n"))
@@ -136,6 +125,23 @@ def _pipelined(connection: smtplib.SMTP, sender: str, recipient: str, raw: bytes
     if code != 250:
         _abandon(connection, code)
         raise smtplib.SMTPDataError(code, reply)
+
+
+def _after_refusal(connection: smtplib.SMTP, code: int, *, replies_owed: int) -> None:
+    """MAIL or RCPT of a pipelined group was refused: read the replies still owed, then reset, as the sequential
+    dialogue would. Whatever the server does next (hang up, as Exim's `drop` does; answer 421; accept DATA it
+    should have refused), the caller raises the refusal itself, so a 5xx stays final and is never retried."""
+    try:
+        for _ in range(replies_owed):
+            if code == 421:
+                break
+            code, _reply = connection.getreply()
+        if code == 354:  # a server that should have refused DATA without a recipient: an empty message, then RSET
+            connection.send(b".\r\n")
+            code, _reply = connection.getreply()
+    except smtplib.SMTPServerDisconnected:  # smtplib has closed the connection; the next email opens a new one
+        return
+    _abandon(connection, code)
 
 
 def _abandon(connection: smtplib.SMTP, code: int) -> None:

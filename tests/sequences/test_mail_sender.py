@@ -1,6 +1,8 @@
 """The SMTP dialogue itself, against a real aiosmtpd server: pipelined where offered, byte-exact either way."""
 
 import smtplib
+import socket
+import threading
 
 import pytest
 
@@ -74,3 +76,79 @@ def test_a_refused_recipient_in_a_pipelined_group_raises_and_leaves_the_connecti
     assert refused.value.recipients["nobody@example.com"][0] == 550
     assert len(smtp_sink.messages) == 1
     assert smtp_sink.raw[0][0] == TRICKY
+
+
+class ScriptedServer:
+    """A bare SMTP server on loopback that answers each command from a script and hangs up where told, as some
+    servers do after a refusal (Exim's `drop`). aiosmtpd cannot be made to do that."""
+
+    def __init__(self, replies: dict[str, str], *, pipelining: bool, hang_up_after: str):
+        self.replies, self.pipelining, self.hang_up_after = replies, pipelining, hang_up_after
+        self.received: list[str] = []  # the command verbs, in order
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        conn, _ = self.listener.accept()
+        with conn, conn.makefile("rb") as lines:
+            conn.sendall(b"220 scripted ESMTP\r\n")
+            for line in lines:
+                verb = line.split(b":")[0].split()[0].decode().upper()
+                self.received.append(verb)
+                if verb == "EHLO":
+                    offered = b"250-PIPELINING\r\n" if self.pipelining else b""
+                    conn.sendall(b"250-scripted\r\n" + offered + b"250 SIZE 10000000\r\n")
+                    continue
+                conn.sendall(self.replies.get(verb, "250 OK").encode() + b"\r\n")
+                if verb == self.hang_up_after:
+                    return
+
+    def close(self) -> None:
+        self.listener.close()
+        self.thread.join(5)
+
+
+@pytest.mark.parametrize("pipelining", [True, False], ids=["pipelined", "one-command-at-a-time"])
+@pytest.mark.parametrize(
+    ("replies", "hang_up_after", "refused", "code"),
+    [
+        ({"MAIL": "554 5.7.1 go away"}, "MAIL", smtplib.SMTPSenderRefused, 554),
+        ({"RCPT": "550 5.1.1 no such mailbox"}, "RCPT", smtplib.SMTPRecipientsRefused, 550),
+        ({"MAIL": "550 5.7.1 sender refused", "RCPT": "421 4.3.2 closing"}, "RCPT", smtplib.SMTPSenderRefused, 550),
+    ],
+    ids=["sender-refused-then-hang-up", "recipient-refused-then-hang-up", "sender-refused-then-421"],
+)
+def test_a_refusal_is_reported_with_its_own_code_when_the_server_hangs_up_after_it(
+    pipelining, replies, hang_up_after, refused, code
+):
+    server = ScriptedServer(replies, pipelining=pipelining, hang_up_after=hang_up_after)
+    connection = smtplib.SMTP("127.0.0.1", server.port, timeout=5)
+    try:
+        with pytest.raises(refused) as raised:
+            smtp_transaction(connection, "shop@example.com", "ada@example.com", TRICKY, eight_bit=False)
+    finally:
+        connection.close()
+        server.close()
+
+    error = raised.value
+    # The refusal's own code, so a 5xx stays final (delivery.py retries 4xx and lost connections).
+    assert (error.smtp_code if refused is smtplib.SMTPSenderRefused else error.recipients["ada@example.com"][0]) == code
+
+
+def test_a_server_that_takes_data_after_refusing_the_recipient_gets_an_empty_message_then_a_reset():
+    # RFC 2920 says DATA must then be refused; a server that answers 354 instead is in the middle of a message.
+    server = ScriptedServer(
+        {"RCPT": "550 5.1.1 no such mailbox", "DATA": "354 go ahead"}, pipelining=True, hang_up_after="RSET"
+    )
+    connection = smtplib.SMTP("127.0.0.1", server.port, timeout=5)
+    try:
+        with pytest.raises(smtplib.SMTPRecipientsRefused):
+            smtp_transaction(connection, "shop@example.com", "ada@example.com", TRICKY, eight_bit=False)
+    finally:
+        connection.close()
+        server.close()
+
+    # The message is ended at once, with nothing of the email in it, before the reset.
+    assert server.received == ["EHLO", "MAIL", "RCPT", "DATA", ".", "RSET"]

@@ -65,6 +65,9 @@ def trace_line(page: Page, name: str) -> Locator:
 
 
 def mark_document(page: Page) -> None:
+    """Mark the page to tell a later reload; first wait for its scripts, as typing before htmx listens is lost
+    (it happened on a loaded machine: the preview never asked for the typed copy)."""
+    page.wait_for_load_state("load")
     page.evaluate("window.__sameDocument = 'copy-editor'")
 
 

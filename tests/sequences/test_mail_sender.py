@@ -43,7 +43,6 @@ def test_a_message_arrives_byte_for_byte_with_its_dotted_lines(smtp_sink, settin
     (first, _), (second, _) = smtp_sink.raw
     assert first == TRICKY
     assert second == TRICKY + b"no line end\r\n"  # the line end that the end-of-data line needs, as smtplib adds
-    assert [email["To"] for email in smtp_sink.messages] == ["ada@example.com", "ada@example.com"]
 
 
 @pytest.mark.parametrize(("pipelining", "writes_per_email"), [(True, 2), (False, 4)])

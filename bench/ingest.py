@@ -54,7 +54,13 @@ BENCH_BROKER_URL = "redis://127.0.0.1:6379/14"
 LOOPBACK = ("127.0.0.1", "localhost")
 TARGET_EVENTS_PER_SECOND = 10_000
 # Tables emptied before a self-hosted run, so that every run starts from the same state (bench database only).
-RESET_TABLES = ["sequences_event", "sequences_anonymousid", "sequences_contact", "sequences_rejectedevent"]
+RESET_TABLES = [
+    "sequences_event",
+    "sequences_anonymousid",
+    "sequences_contact",
+    "sequences_rejectedevent",
+    "sequences_queuedbatch",
+]
 
 try:  # msgspec is an app dependency; fall back on the standard library elsewhere
     import msgspec
@@ -585,9 +591,13 @@ class BenchServer:
         profile_dir: Path | None,
         keep_data: bool,
         threads: int = 1,
+        ingest_workers: int = 0,
     ):
         self.app_dir, self.database_url, self.workers, self.keep_data = app_dir, database_url, workers, keep_data
         self.threads = threads
+        self.ingest_workers: list[subprocess.Popen] = []
+        self.ingest_worker_count = ingest_workers
+        self.lag_path = Path(tempfile.mkstemp(prefix="triggerapp-bench-lag-", suffix=".txt")[1])
         self.port = port or _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.profile_dir = profile_dir
@@ -603,6 +613,8 @@ class BenchServer:
             "DJANGO_DEBUG": "False",
             "LOG_LEVEL": "WARNING",
             "PYTHONDONTWRITEBYTECODE": "1",
+            # Requests queue their events and `manage.py ingest_worker` stores them (sequences/tracking/queue.py).
+            "TRACKING_QUEUE": "1" if ingest_workers else "0",
         }
         if profile_dir:
             self.env["BENCH_PROFILE_DIR"] = str(profile_dir)
@@ -690,10 +702,48 @@ class BenchServer:
             time.sleep(0.2)
         raise SystemExit(f"gunicorn did not answer within 60 s:\n{self.log_tail()}")
 
+    def start_ingest_workers(self) -> None:
+        for _ in range(self.ingest_worker_count):
+            with self.log_path.open("ab") as log:
+                self.ingest_workers.append(
+                    subprocess.Popen(
+                        [sys.executable, "manage.py", "ingest_worker", "--record-lag", str(self.lag_path)],
+                        cwd=self.app_dir,
+                        env=self.env,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                        preexec_fn=_die_with_parent,
+                    )
+                )
+
     def worker_pids(self) -> list[int]:
         return _children(self.process.pid) if self.process else []
 
+    def ingest_worker_pids(self) -> list[int]:
+        return [process.pid for process in self.ingest_workers]
+
+    def receipt_to_stored_ms(self) -> list[float]:
+        """What the ingest workers recorded: for every batch, milliseconds from its receipt to its commit."""
+        try:
+            return sorted(float(line) for line in self.lag_path.read_text().split())
+        except (OSError, ValueError):
+            return []
+
+    def forget_lags(self) -> None:
+        self.lag_path.write_text("")  # the workers append (O_APPEND): they carry on at the new end
+
     def stop(self) -> None:
+        for worker in self.ingest_workers:
+            if worker.poll() is None:
+                worker.terminate()  # finishes its pass, then exits
+        for worker in self.ingest_workers:
+            try:
+                worker.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait(timeout=10)
+        self.lag_path.unlink(missing_ok=True)
         if self.process is None or self.process.poll() is not None:
             return
         with contextlib.suppress(ProcessLookupError):
@@ -838,8 +888,19 @@ class CpuMeter:
     database's backends and the server's background processes) and everything else on the machine, which
     is noise (another test suite, a browser...) that makes the figures pessimistic."""
 
-    def __init__(self, *, client_pids: list[int], worker_pids: list[int], database_url: str | None):
-        self.groups = {"client": client_pids, "gunicorn workers": worker_pids}
+    def __init__(
+        self,
+        *,
+        client_pids: list[int],
+        worker_pids: list[int],
+        database_url: str | None,
+        ingest_worker_pids: list[int] = (),
+    ):
+        self.groups = {
+            "client": client_pids,
+            "gunicorn workers": worker_pids,
+            "ingest workers": list(ingest_worker_pids),
+        }
         self.database_url = database_url
 
     def _postgres_pids(self) -> list[int]:
@@ -871,7 +932,9 @@ class CpuMeter:
 
     def describe(self) -> str:
         parts = ", ".join(
-            f"{name} {seconds:.1f}" for name, seconds in self.used.items() if seconds or name != "gunicorn workers"
+            f"{name} {seconds:.1f}"
+            for name, seconds in self.used.items()
+            if seconds or name not in ("gunicorn workers", "ingest workers")
         )
         return f"{self.machine:.1f} of {self.capacity:.1f} core-s busy ({parts})"
 
@@ -1019,6 +1082,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--no-verify", action="store_true", help="do not count stored events")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers (default 2)")
     parser.add_argument(
+        "--ingest-workers",
+        type=int,
+        default=2,
+        help="`manage.py ingest_worker` processes, with TRACKING_QUEUE on (default 2); 0: TRACKING_QUEUE off,\n"
+        "each request stores and scores its own events",
+    )
+    parser.add_argument(
         "--threads",
         type=int,
         default=1,
@@ -1056,6 +1126,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         args.warmup = 20 if args.mode == "batch" else 100
     if args.mode == "track":
         args.batch_size = 1
+    if args.ingest_workers < 0:
+        parser.error("--ingest-workers must be 0 or more")
     for name in ("batches", "batch_size", "users", "concurrency", "processes", "workers"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
@@ -1070,6 +1142,7 @@ def run_load(
     worker_pids: list[int],
     database_url: str | None,
     before_start=None,
+    ingest_worker_pids: list[int] = (),
 ) -> dict:
     context = multiprocessing.get_context("spawn")
     ready, results, start = context.Queue(), context.Queue(), context.Event()
@@ -1087,7 +1160,10 @@ def run_load(
         before_start()
     print(f"bodies generated and warm-up done (generation {max(generation):.1f} s per process); starting the clock")
     meter = CpuMeter(
-        client_pids=[process.pid for process in children], worker_pids=worker_pids, database_url=database_url
+        client_pids=[process.pid for process in children],
+        worker_pids=worker_pids,
+        database_url=database_url,
+        ingest_worker_pids=ingest_worker_pids,
     )
     sampler = BackendSampler(database_url) if database_url else None
     meter.start()
@@ -1096,7 +1172,10 @@ def run_load(
     start.set()
     started = time.monotonic()
     parts = [results.get(timeout=max(1.0, deadline - time.monotonic())) for _ in range(config.processes)]
-    ended = max((part.get("end", 0.0) for part in parts), default=time.monotonic())
+    ended = answered = max((part.get("end", 0.0) for part in parts), default=time.monotonic())
+    if ingest_worker_pids and database_url:
+        # Queued events count once stored and scored: the clock runs until the ingest workers empty the queue.
+        ended = wait_for_empty_queue(database_url, deadline)
     meter.stop()
     if sampler:
         sampler.stop()
@@ -1105,7 +1184,25 @@ def run_load(
     crashed = [part["crash"] for part in parts if "crash" in part]
     if crashed:
         raise SystemExit(f"client process failed: {crashed[0]}")
-    return {"parts": parts, "wall": ended - started, "cpu": meter, "backends": sampler}
+    return {
+        "parts": parts,
+        "wall": ended - started,
+        "cpu": meter,
+        "backends": sampler,
+        "queue_drain": ended - answered if ingest_worker_pids else None,
+    }
+
+
+def wait_for_empty_queue(database_url: str, deadline: float) -> float:
+    """When the tracking queue (sequences_queuedbatch) holds nothing more to store: time.monotonic() then."""
+    with _connect(database_url) as connection:
+        while time.monotonic() < deadline:
+            if not connection.execute(
+                "SELECT EXISTS (SELECT 1 FROM sequences_queuedbatch WHERE error = '')"
+            ).fetchone()[0]:
+                return time.monotonic()
+            time.sleep(0.005)
+    raise HardTimeout("the tracking queue was not emptied before the time limit")
 
 
 def main(argv=None) -> int:
@@ -1143,13 +1240,20 @@ def main(argv=None) -> int:
                 profile_dir=args.profile.resolve() if args.profile else None,
                 keep_data=args.keep_data,
                 threads=args.threads,
+                ingest_workers=args.ingest_workers,
             )
             print(f"preparing database {_database_name(args.database_url)} (migrate, write key)...")
             server.prepare()
             server.start()
+            server.start_ingest_workers()
             base_url, write_key = server.url, server.write_key
             kind = f"gthread workers of {args.threads} threads" if args.threads > 1 else "sync workers"
             where = f"own gunicorn, {args.workers} {kind}, at {base_url}, serving {args.app_dir.resolve()}"
+            where += (
+                f"; TRACKING_QUEUE on, {args.ingest_workers} ingest workers store and score"
+                if args.ingest_workers
+                else "; TRACKING_QUEUE off, each request stores and scores its events"
+            )
         before = None if args.no_verify else stored_events(args.database_url, write_key)
         config = LoadConfig(
             base_url=base_url,
@@ -1169,14 +1273,24 @@ def main(argv=None) -> int:
             time_limit=args.time_limit,
         )
         worker_pids = server.worker_pids() if server else []
+        ingest_pids = server.ingest_worker_pids() if server else []
+
+        def before_start() -> None:
+            if ingest_pids:
+                wait_for_empty_queue(args.database_url, deadline)  # the warm-up's events
+            server.analyze()
+            server.forget_lags()
+
         outcome = run_load(
             config,
             deadline,
             children,
             worker_pids,
             None if args.no_verify else args.database_url,
-            before_start=server.analyze if server else None,
+            before_start=before_start if server else None,
+            ingest_worker_pids=ingest_pids,
         )
+        outcome["receipt_to_stored"] = server.receipt_to_stored_ms() if server and ingest_pids else None
         after = None if args.no_verify else stored_events(args.database_url, write_key)
         return report(config, where, outcome, before, after)
     except HardTimeout as error:
@@ -1225,12 +1339,21 @@ def report(config: LoadConfig, where: str, outcome: dict, before, after) -> int:
     print(f"events            {events}")
     print(f"requests          {requests} ({body_mb / max(requests, 1) * 1000:.1f} KB/request)")
     print(f"wall time         {wall:.2f} s")
+    if outcome.get("queue_drain") is not None:
+        print(f"queue             emptied {outcome['queue_drain']:.2f} s after the last answer (inside the wall time)")
     print(f"events/s          {events / wall:,.0f}")
     print(f"requests/s        {requests / wall:,.1f}")
     print(
         f"latency ms        p50 {percentile(latencies, 0.50):.1f}   p95 {percentile(latencies, 0.95):.1f}"
         f"   p99 {percentile(latencies, 0.99):.1f}   max {latencies[-1] if latencies else math.nan:.1f}"
     )
+    stored_lags = outcome.get("receipt_to_stored")
+    if stored_lags:
+        print(
+            f"receipt→stored ms p50 {percentile(stored_lags, 0.50):.1f}   p95 {percentile(stored_lags, 0.95):.1f}"
+            f"   p99 {percentile(stored_lags, 0.99):.1f}   max {stored_lags[-1]:.1f}"
+            f"   (ingest workers' record, {len(stored_lags)} batches: received to scored and committed)"
+        )
     print(f"statuses          {', '.join(f'{k}: {v}' for k, v in sorted(statuses.items()))}")
     print(f"non-200/failed    {errors}")
     first_error = next(
@@ -1242,7 +1365,11 @@ def report(config: LoadConfig, where: str, outcome: dict, before, after) -> int:
     cpu = outcome["cpu"]
     print(f"cpu               {cpu.describe()}")
     if requests:
-        per_request = [f"{name} {1000 * cpu.used[name] / requests:.1f}" for name in ("gunicorn workers", "postgres")]
+        per_request = [
+            f"{name} {1000 * cpu.used[name] / requests:.1f}"
+            for name in ("gunicorn workers", "ingest workers", "postgres")
+            if cpu.used[name] or name != "ingest workers"
+        ]
         budget = 1000 * (os.cpu_count() or 1) / (TARGET_EVENTS_PER_SECOND / max(config.batch_size, 1))
         print(
             f"cpu per request   {', '.join(per_request)} ms"

@@ -1,7 +1,7 @@
 from sequences.models.account import Account, LifecycleStage
 from sequences.models.contact import AnonymousId, Contact, SubscriptionStatus
 from sequences.models.copy import CopyVariant
-from sequences.models.event import Event, EventType, RejectedEvent
+from sequences.models.event import Event, EventType, QueuedBatch, RejectedEvent
 from sequences.models.experiment import Experiment, ExperimentArm
 from sequences.models.intent import ScoreHistory, ScoringModel, SessionSummary, TriggerOccurrence, TriggerType
 from sequences.models.sequence import (
@@ -32,6 +32,7 @@ __all__ = [
     "LifecycleStage",
     "Message",
     "OutboxEmail",
+    "QueuedBatch",
     "RejectedEvent",
     "ScoreHistory",
     "ScoringModel",

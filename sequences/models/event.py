@@ -59,3 +59,28 @@ class RejectedEvent(models.Model):
 
     def __str__(self) -> str:
         return self.reason
+
+
+class QueuedBatch(models.Model):
+    """Events a /v1/ request accepted and has not stored yet: with TRACKING_QUEUE on, requests only validate and
+    queue, and `manage.py ingest_worker` stores and scores whatever has queued up, many requests at a time."""
+
+    # No index on source: the queue is read in id order only, and every index is a write per request.
+    source = models.ForeignKey(WriteKey, on_delete=models.PROTECT, related_name="queued_batches", db_index=False)
+    # A person's events always go to the same partition (by a hash of their id), and a worker stores one partition
+    # at a time: two workers then rarely wait for each other's locks on the same contacts.
+    partition = models.PositiveSmallIntegerField(default=0)
+    received_at = models.DateTimeField()
+    event_count = models.PositiveIntegerField()
+    # The validated events, msgpack-encoded (sequences.tracking.queue), so the worker need not validate again.
+    events = models.BinaryField()
+    # Set when storing this batch failed for a reason a retry would not fix; the worker then skips it.
+    error = models.TextField(blank=True, default="")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["partition", "id"], name="queuedbatch_pending_idx", condition=models.Q(error=""))
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_count} events from {self.source_id} at {self.received_at:%Y-%m-%d %H:%M:%S}"

@@ -11,6 +11,7 @@ import logging
 import random
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -56,6 +57,10 @@ CONTACT_FIELDS_UPDATED = [
     "session_last_event_at",
     *CONTACT_INTENT_FIELDS,
 ]
+
+
+# An event with the id of the write key it came in with (message ids are unique per write key).
+SourcedEvent = tuple[int, IncomingEvent]
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +178,13 @@ class ContactResolver:
 
 def ingest_events(*, source: WriteKey, events: list[IncomingEvent], attempts: int = 5) -> IngestResult:
     """Store `events` from `source`; a repeated messageId is answered as stored but not stored twice."""
+    sourced = [(source.pk, event) for event in events]
+    return store_events(lambda: sourced, attempts=attempts)
+
+
+def store_events(take: Callable[[], list[SourcedEvent]], *, attempts: int = 5) -> IngestResult:
+    """Store what `take` returns, in one transaction that `take` runs in (so the tracking queue can claim batches
+    in it: `sequences.tracking.queue`). On a conflict the transaction starts again from `take`."""
     # Most batches repeat no messageId, so they are stored without asking first; when the unique constraint says
     # one was stored before (a client's retry), the batch starts again asking which (bench/ingest_cpu.py: the
     # question cost ~1 ms of PostgreSQL a batch).
@@ -180,8 +192,11 @@ def ingest_events(*, source: WriteKey, events: list[IncomingEvent], attempts: in
     for attempt in range(1, attempts + 1):
         try:
             with transaction.atomic():
-                _lock_identities(events)
-                return _ingest(source, events, check_duplicates=check_duplicates)
+                sourced = take()
+                if not sourced:
+                    return IngestResult(stored=0, duplicates=0)
+                _lock_identities([event for _, event in sourced])
+                return _ingest(sourced, check_duplicates=check_duplicates)
         except (OperationalError, IntegrityError) as error:
             if isinstance(error, IntegrityError) and not check_duplicates:
                 check_duplicates = True
@@ -211,30 +226,30 @@ def _lock_identities(events: list[IncomingEvent]) -> None:
         cursor.execute("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(%s::bigint[]) AS k", [hashes])
 
 
-def _ingest(source: WriteKey, events: list[IncomingEvent], *, check_duplicates: bool) -> IngestResult:
-    unique: dict[str, IncomingEvent] = {}
-    for event in events:
-        unique.setdefault(event.message_id, event)
-    seen = known_message_ids(source.pk, list(unique)) if check_duplicates else set()
-    fresh = [event for message_id, event in unique.items() if message_id not in seen]
+def _ingest(sourced: list[SourcedEvent], *, check_duplicates: bool) -> IngestResult:
+    unique: dict[tuple[int, str], SourcedEvent] = {}
+    for source_id, event in sourced:
+        unique.setdefault((source_id, event.message_id), (source_id, event))
+    seen = known_message_ids(list(unique)) if check_duplicates else set()
+    fresh = [pair for key, pair in unique.items() if key not in seen]
     if not fresh:
-        return IngestResult(stored=0, duplicates=len(events))
+        return IngestResult(stored=0, duplicates=len(sourced))
 
     settings = ingest_settings()
     gap = timedelta(minutes=settings.session_gap_minutes)
-    resolver = ContactResolver(fresh)
-    resolved = [(event, resolver.resolve(event)) for event in fresh]
+    resolver = ContactResolver([event for _, event in fresh])
+    resolved = [(source_id, event, resolver.resolve(event)) for source_id, event in fresh]
     resolver.save()
     contacts_by_pk = {contact.pk: contact for contact in resolver.touched.values()}
-    per_contact: dict[int, list[IncomingEvent]] = defaultdict(list)
-    for event, resolved_contact in resolved:
+    per_contact: dict[int, list[SourcedEvent]] = defaultdict(list)
+    for source_id, event, resolved_contact in resolved:
         contact = resolver.final(resolved_contact)
         if event.type == "identify" and event.traits:
             contact.traits = {**contact.traits, **event.traits}
             apply_profile_update(contact, profile_from_traits(event.traits), known_stages=settings.lifecycle_stages)
         if not contact.time_zone:
             contact.time_zone = time_zone_from_context(event.context) or ""
-        per_contact[contact.pk].append(event)
+        per_contact[contact.pk].append((source_id, event))
 
     rows: list[dict] = []
     for contact_pk, contact_events in per_contact.items():
@@ -247,18 +262,18 @@ def _ingest(source: WriteKey, events: list[IncomingEvent], *, check_duplicates: 
         session_ids, state = assign_sessions(
             contact_key=contact.pk,
             state=state,
-            events=[(e.occurred_at, e.session_id) for e in contact_events],
+            events=[(e.occurred_at, e.session_id) for _, e in contact_events],
             gap=gap,
         )
         if state is not None:
             contact.session_id, contact.session_last_event_at = state.session_id, state.last_event_at
         # A client clock far ahead must not make a contact look active in the future.
-        latest = max(min(e.occurred_at, e.received_at) for e in contact_events)
+        latest = max(min(e.occurred_at, e.received_at) for _, e in contact_events)
         if contact.last_seen_at is None or latest > contact.last_seen_at:
             contact.last_seen_at = latest
         rows.extend(
             {
-                "source_id": source.pk,
+                "source_id": source_id,
                 "contact_id": contact.pk,
                 "type": e.type,
                 "name": e.name,
@@ -270,7 +285,7 @@ def _ingest(source: WriteKey, events: list[IncomingEvent], *, check_duplicates: 
                 "message_id": e.message_id,
                 "session_id": session_id,
             }
-            for e, session_id in zip(contact_events, session_ids, strict=True)
+            for (source_id, e), session_id in zip(contact_events, session_ids, strict=True)
         )
 
     copy_rows(Event, rows, EVENT_FIELDS)
@@ -296,6 +311,6 @@ def _ingest(source: WriteKey, events: list[IncomingEvent], *, check_duplicates: 
     record_triggers(update.triggers, now=now)
     if update.orders:
         record_orders(update.orders, now=now)
-    if any(e.type == "identify" for e in fresh) or resolver.merged_into:
+    if any(e.type == "identify" for _, e in fresh) or resolver.merged_into:
         fire_waiting_triggers([c.pk for c in contacts if c.email], now=now)
-    return IngestResult(stored=len(rows), duplicates=len(events) - len(rows))
+    return IngestResult(stored=len(rows), duplicates=len(sourced) - len(rows))

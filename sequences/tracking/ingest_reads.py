@@ -75,18 +75,26 @@ def _instance(model: type[models.Model], attnames: tuple[str, ...], json_positio
     return instance
 
 
-def known_message_ids(source_id: int, message_ids: list[str]) -> set[str]:
-    """Which of `message_ids` this source has already sent (Segment's retries repeat them)."""
+def known_message_ids(keys: list[tuple[int, str]]) -> set[tuple[int, str]]:
+    """Which of these (write key id, messageId) pairs are already stored (Segment's retries repeat them)."""
     if connection.vendor != "postgresql":
-        return set(
-            Event.objects.filter(source_id=source_id, message_id__in=message_ids).values_list("message_id", flat=True)
-        )
+        by_source: dict[int, list[str]] = {}
+        for source_id, message_id in keys:
+            by_source.setdefault(source_id, []).append(message_id)
+        return {
+            (source_id, message_id)
+            for source_id, message_ids in by_source.items()
+            for message_id in Event.objects.filter(source_id=source_id, message_id__in=message_ids).values_list(
+                "message_id", flat=True
+            )
+        }
     with _cursor() as cursor:
         cursor.execute(
-            "SELECT message_id FROM sequences_event WHERE source_id = %s AND message_id = ANY(%b::varchar[])",
-            [source_id, message_ids],
+            "SELECT e.source_id, e.message_id FROM unnest(%b::bigint[], %b::varchar[]) AS k (source_id, message_id)"
+            " JOIN sequences_event e ON e.source_id = k.source_id AND e.message_id = k.message_id",
+            [[source_id for source_id, _ in keys], [message_id for _, message_id in keys]],
         )
-        return {row[0] for row in cursor.fetchall()}
+        return {(row[0], row[1]) for row in cursor.fetchall()}
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ from sequences.tracking.payloads import (
     to_incoming_event,
     write_key_in_body,
 )
+from sequences.tracking.queue import enqueue
 from sequences.tracking.traits import profile_from_traits
 
 EXCERPT_BYTES = 4096
@@ -116,6 +117,13 @@ def _record_rejections(source: WriteKey | None, endpoint: str, rejections: list[
     )
 
 
+def _store(source: WriteKey, events: list[IncomingEvent], received_at: datetime) -> None:
+    if settings.TRACKING_QUEUE:
+        enqueue(source, events, received_at)  # an ingest worker stores and scores them (sequences.tracking.queue)
+    else:
+        ingest_events(source=source, events=events)
+
+
 def _request_context(request: HttpRequest) -> dict:
     """Like Segment, record the caller's IP when the event's context does not name one (the event's wins)."""
     ip = request.META.get("REMOTE_ADDR")
@@ -157,7 +165,7 @@ def _single(message_type: str) -> Callable[[HttpRequest], HttpResponse]:
         except PayloadError as error:
             _record_rejections(source, message_type, [(None, _describe(error), raw)])
             raise TrackingError(400, str(error), error.field) from None
-        ingest_events(source=source, events=[event])
+        _store(source, [event], received_at)
         return {"success": True}
 
     handle.__name__ = f"track_{message_type}"
@@ -179,7 +187,7 @@ def batch(request: HttpRequest, received_at: datetime) -> dict:
     if rejected:
         _record_rejections(source, "batch", rejected)
     if events:
-        ingest_events(source=source, events=events)
+        _store(source, events, received_at)
     body: dict = {"success": True}
     if rejected:
         body["rejected"] = [{"index": index, "reason": reason} for index, reason, _ in rejected]

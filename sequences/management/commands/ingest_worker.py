@@ -1,0 +1,67 @@
+"""`manage.py ingest_worker`: store and score the events /v1/ requests queued (settings.TRACKING_QUEUE on)."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.db import InterfaceError, OperationalError, connection
+from django.utils import timezone
+
+from sequences.tracking import queue
+
+
+class Command(BaseCommand):
+    help = (
+        "Store and score queued tracking events until stopped (SIGTERM or Ctrl-C finish the current pass first). "
+        "Run one or more beside the web processes when TRACKING_QUEUE is on; they share the queue."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--max-events",
+            type=int,
+            default=settings.TRACKING_QUEUE_PASS_EVENTS,
+            help="events stored in one transaction at most (default TRACKING_QUEUE_PASS_EVENTS)",
+        )
+        parser.add_argument("--once", action="store_true", help="empty the queue, then exit")
+        parser.add_argument(
+            "--record-lag",
+            metavar="FILE",
+            help="append, for every batch stored, the milliseconds from its receipt to its commit (for bench/)",
+        )
+
+    def handle(self, *args, max_events: int, once: bool, record_lag: str | None, **options):
+        stopping = []
+        signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+        lag_file = open(record_lag, "a", buffering=1) if record_lag else None  # noqa: SIM115  (open for the run)
+
+        def report(done: queue.Pass) -> None:
+            if lag_file is not None:
+                now = timezone.now()
+                lag_file.write("".join(f"{(now - r).total_seconds() * 1000:.2f}\n" for r in done.received))
+
+        listening = False
+        try:
+            while not stopping:
+                try:
+                    if not listening:
+                        queue.listen()
+                        listening = True
+                    queue.drain(max_events, on_pass=report)
+                    if once:
+                        return
+                    queue.wait_for_work(timeout=1.0)
+                except (OperationalError, InterfaceError) as error:
+                    # PostgreSQL restarted or the network dropped: reconnect (and LISTEN again) shortly.
+                    self.stderr.write(f"ingest_worker: database unavailable ({error}); retrying in 1 s")
+                    connection.close()
+                    listening = False
+                    time.sleep(1)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            if lag_file is not None:
+                lag_file.close()

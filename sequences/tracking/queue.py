@@ -1,0 +1,211 @@
+"""The tracking queue: /v1/ requests validate and queue; ingest workers store and score many requests at a time.
+
+Storing a batch costs almost as much for its fixed part (a dozen statements, their planning, the commit, Django's
+request) as for its events: in-process, 100 events cost 31-35 ms of CPU stored alone and 13-14 ms stored in a
+pass of 1,000 (`bench/ingest_cpu.py --batch-size`, docs/performance.md). With `TRACKING_QUEUE` on, a request only
+validates its events and inserts them as one row (answering 200 once that row is committed, so nothing accepted
+is lost), and `manage.py ingest_worker` takes every batch queued since its last pass, up to
+`TRACKING_QUEUE_PASS_EVENTS` events, and stores them with the same code and in the same transaction that deletes
+them from the queue. An idle worker wakes on PostgreSQL's NOTIFY, so a lone event is scored within milliseconds;
+under load the passes grow by themselves, which is when sharing the fixed part pays.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+import traceback
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import msgspec
+from django.conf import settings
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
+from django.utils import timezone
+
+from sequences.models import QueuedBatch, WriteKey
+from sequences.tracking.ingest import IngestResult, SourcedEvent, store_events
+from sequences.tracking.payloads import IncomingEvent
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "tracking_queue"
+QUEUE_LOCK_CLASS = 7_406_411  # advisory lock namespace of the queue partitions ("tq")
+# JSON rather than msgpack: every value came out of a JSON body, so it goes back into JSON whatever it is
+# (msgpack refuses integers past 64 bits, which JSON bodies may hold).
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(list[IncomingEvent])
+
+
+def partition_of(event: IncomingEvent, partitions: int) -> int:
+    """Which queue partition holds this person's events: the same one for every event naming the same id.
+    The anonymous id first: a browser sends it with every event, before and after an identify adds the user id."""
+    key = event.anonymous_id or event.user_id or ""
+    return zlib.crc32(key.encode()) % partitions
+
+
+def enqueue(source: WriteKey, events: list[IncomingEvent], received_at: datetime) -> None:
+    """Queue validated events, one row per partition they fall in; committed (and workers woken) on return."""
+    partitions = max(1, settings.TRACKING_QUEUE_PARTITIONS)
+    parts: dict[int, list[IncomingEvent]] = {}
+    for event in events:
+        parts.setdefault(partition_of(event, partitions), []).append(event)
+    rows = [(partition, len(part), _encoder.encode(part)) for partition, part in sorted(parts.items())]
+    if connection.vendor != "postgresql":
+        QueuedBatch.objects.bulk_create(
+            QueuedBatch(source=source, partition=p, received_at=received_at, event_count=n, events=payload)
+            for p, n, payload in rows
+        )
+        return
+    with connection.cursor() as cursor:
+        # One statement: the rows and the wake-up commit together (NOTIFY is delivered at commit).
+        cursor.execute(
+            "WITH queued AS (INSERT INTO sequences_queuedbatch"
+            " (source_id, partition, received_at, event_count, events, error)"
+            " SELECT %s, p, %s, n, e, '' FROM unnest(%b::smallint[], %b::int[], %b::bytea[]) AS r (p, n, e)"
+            " RETURNING 1) SELECT pg_notify(%s, '') FROM queued LIMIT 1",
+            [
+                source.pk,
+                received_at,
+                [p for p, _, _ in rows],
+                [n for _, n, _ in rows],
+                [payload for _, _, payload in rows],
+                CHANNEL,
+            ],
+        )
+
+
+@dataclass
+class Pass:
+    """What one pass over the queue claimed: the batches' ids and receipt times, for the worker's report."""
+
+    batch_ids: list[int] = field(default_factory=list)
+    received: list[datetime] = field(default_factory=list)
+    result: IngestResult | None = None
+
+
+def store_queued(max_events: int, *, first_partition: int = 0, only: list[int] | None = None) -> Pass:
+    """Claim the oldest queued batches of one partition (up to `max_events` events, at least one batch) and store
+    them in one transaction. Partitions another worker is storing are passed over, starting from
+    `first_partition`. `only` restricts the claim to these batch ids."""
+    claimed = Pass()
+    partitions = max(1, settings.TRACKING_QUEUE_PARTITIONS)
+
+    def take() -> list[SourcedEvent]:
+        claimed.batch_ids, claimed.received = [], []
+        rows = []
+        for offset in range(partitions):
+            partition = (first_partition + offset) % partitions
+            if _lock_partition(partition):
+                rows = _claim(partition, max_events, only)
+                if rows:
+                    break
+        sourced: list[SourcedEvent] = []
+        for batch_id, source_id, received_at, payload in rows:
+            claimed.batch_ids.append(batch_id)
+            claimed.received.append(received_at)
+            sourced.extend((source_id, event) for event in _decoder.decode(payload))
+        return sourced
+
+    claimed.result = store_events(take)
+    return claimed
+
+
+def _lock_partition(partition: int) -> bool:
+    """Hold this partition until the transaction ends, unless another worker does (PostgreSQL; SQLite has one
+    writer at a time anyway)."""
+    if connection.vendor != "postgresql":
+        return True
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [QUEUE_LOCK_CLASS, partition])
+        return cursor.fetchone()[0]
+
+
+def _claim(partition: int, max_events: int, only: list[int] | None) -> list[tuple[int, int, datetime, bytes]]:
+    pending = QueuedBatch.objects.filter(partition=partition, error="").order_by("id")
+    if only is not None:
+        pending = pending.filter(id__in=only)
+    chosen, total = [], 0
+    for batch_id, count in pending.values_list("id", "event_count")[:500]:
+        if chosen and total + count > max_events:
+            break
+        chosen.append(batch_id)
+        total += count
+    if not chosen:
+        return []
+    if connection.vendor != "postgresql":
+        rows = list(QueuedBatch.objects.filter(id__in=chosen).values_list("id", "source_id", "received_at", "events"))
+        QueuedBatch.objects.filter(id__in=chosen).delete()
+        return [(i, s, r, bytes(e)) for i, s, r, e in rows]
+    with connection.cursor() as cursor:
+        # Deleted now, gone for good at commit; a rollback (a failed pass) puts them back.
+        cursor.execute(
+            "DELETE FROM sequences_queuedbatch WHERE id = ANY(%s) RETURNING id, source_id, received_at, events",
+            [chosen],
+        )
+        return sorted((i, s, r, bytes(e)) for i, s, r, e in cursor.fetchall())
+
+
+def drain(max_events: int, on_pass: Callable[[Pass], None] | None = None) -> int:
+    """Store queued batches until none is left that this worker can claim; returns how many batches it stored.
+    A pass that fails for anything but a lost database is retried batch by batch, and a batch that fails on its
+    own is set aside with its error (`QueuedBatch.error`) instead of blocking the queue."""
+    stored = 0
+    for turn in itertools.count():
+        try:
+            # Start each pass at the next partition, so one worker alone serves every partition in turn.
+            done = store_queued(max_events, first_partition=turn)
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception:
+            log.exception("tracking queue: a pass failed; storing its batches one at a time")
+            stored += _isolate_failure(max_events, on_pass)
+            continue
+        if not done.batch_ids:
+            return stored
+        stored += len(done.batch_ids)
+        if on_pass is not None:
+            on_pass(done)
+    raise AssertionError("unreachable")
+
+
+def _isolate_failure(max_events: int, on_pass: Callable[[Pass], None] | None) -> int:
+    stored = 0
+    # The failed pass rolled back, so its batches are pending again; the oldest ones are the suspects.
+    suspects = list(QueuedBatch.objects.filter(error="").order_by("id").values_list("id", flat=True)[:500])
+    for batch_id in suspects:
+        try:
+            done = store_queued(max_events, only=[batch_id])
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception as error:
+            if isinstance(error, DatabaseError) and not connection.is_usable():
+                raise
+            log.exception("tracking queue: batch %s cannot be stored; set aside", batch_id)
+            reason = "".join(traceback.format_exception_only(error)).strip()[:2000]
+            with transaction.atomic():
+                QueuedBatch.objects.filter(id=batch_id).update(error=f"{timezone.now():%Y-%m-%d %H:%M:%S}: {reason}")
+            continue
+        stored += len(done.batch_ids)
+        if on_pass is not None and done.batch_ids:
+            on_pass(done)
+    return stored
+
+
+def wait_for_work(timeout: float) -> None:
+    """Sleep until a request queues something (PostgreSQL NOTIFY) or `timeout` seconds pass."""
+    if connection.vendor != "postgresql":
+        time.sleep(min(timeout, 0.2))
+        return
+    for _ in connection.connection.notifies(timeout=timeout, stop_after=1):
+        pass
+
+
+def listen() -> None:
+    connection.ensure_connection()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"LISTEN {CHANNEL}")

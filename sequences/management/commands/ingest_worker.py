@@ -28,15 +28,27 @@ class Command(BaseCommand):
         )
         parser.add_argument("--once", action="store_true", help="empty the queue, then exit")
         parser.add_argument(
+            "--poll",
+            type=float,
+            default=1.0,
+            help="seconds an idle worker waits for a wake-up (PostgreSQL NOTIFY) before looking anyway (default 1)",
+        )
+        parser.add_argument(
             "--record-lag",
             metavar="FILE",
             help="append, for every batch stored, the milliseconds from its receipt to its commit (for bench/)",
         )
 
-    def handle(self, *args, max_events: int, once: bool, record_lag: str | None, **options):
-        stopping = []
-        signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    def handle(self, *args, max_events: int, once: bool, poll: float, record_lag: str | None, **options):
         lag_file = open(record_lag, "a", buffering=1) if record_lag else None  # noqa: SIM115  (open for the run)
+        worker = {"idle": False, "stopping": False}
+
+        def on_sigterm(signum, frame):
+            worker["stopping"] = True
+            if worker["idle"]:  # waiting for a wake-up: stop now; in a pass: finish it first
+                raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, on_sigterm)
 
         def report(done: queue.Pass) -> None:
             if lag_file is not None:
@@ -45,7 +57,7 @@ class Command(BaseCommand):
 
         listening = False
         try:
-            while not stopping:
+            while not worker["stopping"]:
                 try:
                     if not listening:
                         queue.listen()
@@ -53,7 +65,10 @@ class Command(BaseCommand):
                     queue.drain(max_events, on_pass=report)
                     if once:
                         return
-                    queue.wait_for_work(timeout=1.0)
+                    worker["idle"] = True
+                    if not worker["stopping"]:
+                        queue.wait_for_work(timeout=poll)
+                    worker["idle"] = False
                 except (OperationalError, InterfaceError) as error:
                     # PostgreSQL restarted or the network dropped: reconnect (and LISTEN again) shortly.
                     self.stderr.write(f"ingest_worker: database unavailable ({error}); retrying in 1 s")

@@ -1,0 +1,211 @@
+"""The tracking queue (TRACKING_QUEUE on): requests validate and queue, ingest workers store and score.
+
+The whole tracking API suite runs again here with the queue on and a worker's passes right after every request,
+so that the queued path keeps every promise the inline one makes (merges, duplicates, rejections, limits...).
+"""
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from django.db import connection
+
+from sequences.models import Contact, Event, QueuedBatch
+from sequences.tracking import queue
+from tests.conftest import Tracker, wait_until
+from tests.sequences.test_tracking_api import *  # noqa: F403  (re-run with the `tracker` below)
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def worker_after_every_request(request, settings, monkeypatch):
+    """For the re-run API tests: the queue on, and an ingest worker's passes right after each request queues."""
+    if request.node.function.__module__ == __name__:
+        return  # this module's own tests run the passes themselves
+
+    def enqueue_then_drain(*args, **kwargs):
+        queue.enqueue(*args, **kwargs)
+        queue.drain(settings.TRACKING_QUEUE_PASS_EVENTS)
+
+    settings.TRACKING_QUEUE = True
+    monkeypatch.setattr("sequences.tracking.views.enqueue", enqueue_then_drain)
+
+
+@pytest.fixture
+def queued(client, write_key, account, settings):
+    """A tracker whose posts stay queued until the test runs a pass."""
+    settings.TRACKING_QUEUE = True
+    return Tracker(client, write_key.key)
+
+
+def _cart_session(user: str, n: int) -> list[dict]:
+    return [
+        {"type": "identify", "userId": user, "anonymousId": f"a-{user}", "traits": {"email": f"{user}@example.com"}},
+        *(
+            {
+                "type": "track",
+                "event": "Product Viewed",
+                "anonymousId": f"a-{user}",
+                "userId": user,
+                "messageId": f"{user}-view-{i}",
+                "properties": {"category": "shoes", "price": 80},
+            }
+            for i in range(n)
+        ),
+        {"type": "track", "event": "Product Added", "anonymousId": f"a-{user}", "userId": user},
+    ]
+
+
+def test_a_request_only_queues_and_a_pass_stores_and_scores(queued):
+    answer = queued.post("batch", {"batch": _cart_session("ann", 3)})
+    assert answer.status_code == 200
+    assert answer.json() == {"success": True}
+    # accepted and kept, not stored yet
+    assert Event.objects.count() == 0
+    assert sum(QueuedBatch.objects.values_list("event_count", flat=True)) == 5
+
+    assert queue.drain(1000) == 1
+    ann = Contact.objects.get(user_id="ann")
+    assert ann.events.count() == 5
+    assert ann.email == "ann@example.com"
+    assert ann.intent_score > 0
+    assert ann.intent_tier
+    assert not QueuedBatch.objects.exists()
+
+
+def test_one_pass_stores_many_requests_together(queued, settings):
+    settings.TRACKING_QUEUE_PARTITIONS = 1
+    for user in ("bo", "cy", "di"):
+        assert queued.post("batch", {"batch": _cart_session(user, 2)}).status_code == 200
+    passes = []
+    assert queue.drain(1000, on_pass=passes.append) == 3
+    assert [len(done.batch_ids) for done in passes] == [3]
+    assert passes[0].result.stored == 12
+    assert Event.objects.count() == 12
+
+
+def test_a_pass_takes_at_most_max_events_but_always_one_batch(queued, settings):
+    settings.TRACKING_QUEUE_PARTITIONS = 1
+    for user in ("bo", "cy", "di"):
+        queued.post("batch", {"batch": _cart_session(user, 2)})  # 4 events each
+    passes = []
+    queue.drain(6, on_pass=passes.append)
+    assert [len(done.batch_ids) for done in passes] == [1, 1, 1]
+    queued.post("batch", {"batch": _cart_session("ed", 10)})
+    assert queue.drain(6) == 1  # bigger than a pass: taken alone
+    assert Event.objects.count() == 24
+
+
+def test_a_retried_batch_queued_twice_is_stored_once(queued):
+    batch = {"batch": _cart_session("fay", 2)}
+    batch["batch"][0]["messageId"] = "fay-identify"
+    batch["batch"][-1]["messageId"] = "fay-added"
+    assert queued.post("batch", batch).status_code == 200
+    assert queued.post("batch", batch).status_code == 200  # the client's retry, before any pass
+    queue.drain(1000)
+    assert Event.objects.count() == 4
+    assert queued.post("batch", batch).status_code == 200  # and after
+    queue.drain(1000)
+    assert Event.objects.count() == 4
+
+
+def test_a_person_stays_in_one_partition_whatever_else_the_batch_holds(queued, settings):
+    settings.TRACKING_QUEUE_PARTITIONS = 4
+    batch = [event for user in ("g1", "g2", "g3", "g4", "g5", "g6") for event in _cart_session(user, 3)]
+    queued.post("batch", {"batch": batch})
+    rows = list(QueuedBatch.objects.all())
+    assert sum(row.event_count for row in rows) == len(batch)
+    assert len({row.partition for row in rows}) == len(rows) > 1
+    for row in rows:
+        people = {event.anonymous_id for event in queue._decoder.decode(bytes(row.events))}
+        assert all(queue.zlib.crc32(a.encode()) % 4 == row.partition for a in people)
+    queue.drain(1000)
+    assert Event.objects.count() == len(batch)
+
+
+def test_a_batch_that_cannot_be_stored_is_set_aside_and_the_rest_are_stored(queued, write_key):
+    queued.post("batch", {"batch": _cart_session("hal", 1)})
+    broken = QueuedBatch.objects.create(
+        source=write_key, received_at=QueuedBatch.objects.get().received_at, event_count=1, events=b"[{not json"
+    )
+    queued.post("batch", {"batch": _cart_session("ivy", 1)})
+
+    queue.drain(1000)
+
+    assert set(Contact.objects.values_list("user_id", flat=True)) == {"hal", "ivy"}
+    assert Event.objects.count() == 6
+    broken.refresh_from_db()
+    assert "JSON" in broken.error or "malformed" in broken.error.lower()
+    assert list(QueuedBatch.objects.all()) == [broken], "kept for an operator, nothing else left behind"
+
+
+def _worker_env() -> dict:
+    database = django_settings.DATABASES["default"]
+    user, host, port = database["USER"] or "postgres", database["HOST"] or "127.0.0.1", database["PORT"] or 5432
+    return {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{user}@{host}:{port}/{database['NAME']}",
+        "DJANGO_SETTINGS_MODULE": "triggerapp.settings",
+        "DJANGO_SECRET_KEY": django_settings.SECRET_KEY,
+        "TRACKING_QUEUE": "1",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+on_postgresql = pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL", "").startswith("postgres"),
+    reason="a worker process needs the test database (SQLite's is in memory) and wakes on PostgreSQL's NOTIFY",
+)
+
+
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_a_running_worker_wakes_on_a_request_and_stops_cleanly(queued, tmp_path):
+    connection.close()
+    lag_file = tmp_path / "lag.txt"
+    worker = subprocess.Popen(
+        # polling only every 60 s: within the 20 s below, only a NOTIFY can wake it
+        [sys.executable, "manage.py", "ingest_worker", "--poll", "60", "--record-lag", str(lag_file)],
+        cwd=REPO,
+        env=_worker_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert queued.post("batch", {"batch": _cart_session("jo", 2)}).status_code == 200
+        assert wait_until(lambda: Event.objects.count() == 4, timeout=20)
+        assert wait_until(lambda: Contact.objects.get(user_id="jo").intent_score > 0, timeout=5)
+        # a second request, once the worker is idle again
+        assert wait_until(lambda: lag_file.exists() and lag_file.read_text().strip(), timeout=5)
+        queued.post("track", {"event": "Checkout Started", "userId": "jo", "anonymousId": "a-jo"})
+        assert wait_until(lambda: Event.objects.count() == 5, timeout=20)
+        lags = [float(line) for line in lag_file.read_text().split()]
+        assert len(lags) == 2, lags
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        output = worker.communicate(timeout=20)[0]
+    assert worker.returncode == 0, output
+    assert not QueuedBatch.objects.exists()
+
+
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_ingest_worker_once_empties_the_queue_and_exits(queued):
+    queued.post("batch", {"batch": _cart_session("kim", 1)})
+    connection.close()
+    done = subprocess.run(
+        [sys.executable, "manage.py", "ingest_worker", "--once"],
+        cwd=REPO,
+        env=_worker_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert Event.objects.filter(contact__user_id="kim").count() == 3

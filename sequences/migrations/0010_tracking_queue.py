@@ -29,6 +29,7 @@ class Migration(migrations.Migration):
                 (
                     "source",
                     models.ForeignKey(
+                        db_constraint=False,
                         db_index=False,
                         on_delete=django.db.models.deletion.PROTECT,
                         related_name="queued_batches",

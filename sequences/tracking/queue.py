@@ -34,10 +34,24 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "tracking_queue"
 QUEUE_LOCK_CLASS = 7_406_411  # advisory lock namespace of the queue partitions ("tq")
-# JSON rather than msgpack: every value came out of a JSON body, so it goes back into JSON whatever it is
-# (msgpack refuses integers past 64 bits, which JSON bodies may hold).
-_encoder = msgspec.json.Encoder()
-_decoder = msgspec.json.Decoder(list[IncomingEvent])
+# msgpack: a fifth smaller than JSON and a third faster to decode (bench: 100 shop events, 79 against 98 KB,
+# 0.47 against 0.72 ms). A JSON body may hold integers msgpack cannot (past 64 bits): such a batch is queued as
+# JSON, which an array's first byte tells apart ("[" is no msgpack array header).
+_msgpack_encoder = msgspec.msgpack.Encoder()
+_msgpack_decoder = msgspec.msgpack.Decoder(list[IncomingEvent])
+_json_encoder = msgspec.json.Encoder()
+_json_decoder = msgspec.json.Decoder(list[IncomingEvent])
+
+
+def encode_events(events: list[IncomingEvent]) -> bytes:
+    try:
+        return _msgpack_encoder.encode(events)
+    except OverflowError:
+        return _json_encoder.encode(events)
+
+
+def decode_events(payload: bytes) -> list[IncomingEvent]:
+    return _json_decoder.decode(payload) if payload[:1] == b"[" else _msgpack_decoder.decode(payload)
 
 
 def partition_of(event: IncomingEvent, partitions: int) -> int:
@@ -53,7 +67,7 @@ def enqueue(source: WriteKey, events: list[IncomingEvent], received_at: datetime
     parts: dict[int, list[IncomingEvent]] = {}
     for event in events:
         parts.setdefault(partition_of(event, partitions), []).append(event)
-    rows = [(partition, len(part), _encoder.encode(part)) for partition, part in sorted(parts.items())]
+    rows = [(partition, len(part), encode_events(part)) for partition, part in sorted(parts.items())]
     if connection.vendor != "postgresql":
         QueuedBatch.objects.bulk_create(
             QueuedBatch(source=source, partition=p, received_at=received_at, event_count=n, events=payload)
@@ -107,7 +121,7 @@ def store_queued(max_events: int, *, first_partition: int = 0, only: list[int] |
         for batch_id, source_id, received_at, payload in rows:
             claimed.batch_ids.append(batch_id)
             claimed.received.append(received_at)
-            sourced.extend((source_id, event) for event in _decoder.decode(payload))
+            sourced.extend((source_id, event) for event in decode_events(payload))
         return sourced
 
     claimed.result = store_events(take)

@@ -122,10 +122,21 @@ def test_a_person_stays_in_one_partition_whatever_else_the_batch_holds(queued, s
     assert sum(row.event_count for row in rows) == len(batch)
     assert len({row.partition for row in rows}) == len(rows) > 1
     for row in rows:
-        people = {event.anonymous_id for event in queue._decoder.decode(bytes(row.events))}
+        people = {event.anonymous_id for event in queue.decode_events(bytes(row.events))}
         assert all(queue.zlib.crc32(a.encode()) % 4 == row.partition for a in people)
     queue.drain(1000)
     assert Event.objects.count() == len(batch)
+
+
+def test_an_integer_too_big_for_msgpack_is_queued_as_json_and_stored_exactly(queued):
+    big = 2**70 + 1
+    batch = _cart_session("len", 1)
+    batch[1]["properties"]["sku_number"] = big
+    queued.post("batch", {"batch": batch})
+    assert bytes(QueuedBatch.objects.get().events)[:1] == b"["
+    queue.drain(1000)
+    viewed = Event.objects.get(contact__user_id="len", name="Product Viewed")
+    assert viewed.properties["sku_number"] == big
 
 
 def test_a_batch_that_cannot_be_stored_is_set_aside_and_the_rest_are_stored(queued, write_key):

@@ -56,6 +56,9 @@ urlpatterns = [
     path("settings/write-keys/", settings_pages.write_keys, name="write-keys"),
     path("settings/write-keys/<int:pk>/revoke/", settings_pages.write_key_revoke, name="write-key-revoke"),
     path("settings/rejected-events/", settings_pages.rejected_events, name="rejected-events"),
+    path(
+        "settings/rejected-events/queued/<int:pk>/retry/", settings_pages.queued_batch_retry, name="queued-batch-retry"
+    ),
     path("settings/users/", settings_pages.users, name="users"),
     path("settings/users/<int:pk>/role/", settings_pages.user_role, name="user-role"),
     path("settings/account/", settings_pages.account, name="account"),

@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from sequences.forms import AccountForm, LifecycleStageForm, RoleForm, UserCreateForm, WriteKeyForm
-from sequences.models import Account, LifecycleStage, RejectedEvent, WriteKey
+from sequences.models import Account, LifecycleStage, QueuedBatch, RejectedEvent, WriteKey
 from triggerapp.roles import ADMIN, ROLE_CHOICES, role_of, role_required, set_role
 
 
@@ -33,7 +33,18 @@ def write_key_revoke(request, pk: int):
 @role_required(ADMIN)
 def rejected_events(request):
     page = Paginator(RejectedEvent.objects.select_related("source"), 50).get_page(request.GET.get("page"))
-    return render(request, "sequences/rejected_events.html", {"page": page})
+    # Accepted batches an ingest worker could not store (a bug, not bad input): kept until retried.
+    set_aside = QueuedBatch.objects.exclude(error="").select_related("source").defer("events").order_by("id")
+    return render(request, "sequences/rejected_events.html", {"page": page, "set_aside": set_aside[:100]})
+
+
+@role_required(ADMIN)
+@require_POST
+def queued_batch_retry(request, pk: int):
+    batch = get_object_or_404(QueuedBatch.objects.exclude(error="").defer("events"), pk=pk)
+    QueuedBatch.objects.filter(pk=batch.pk).update(error="")
+    messages.success(request, f"Batch of {batch.event_count} events queued again: the ingest workers will retry it.")
+    return redirect("rejected-events")
 
 
 @role_required(ADMIN)

@@ -5,6 +5,7 @@ so that the queued path keeps every promise the inline one makes (merges, duplic
 """
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -220,3 +221,36 @@ def test_ingest_worker_once_empties_the_queue_and_exits(queued):
     )
     assert done.returncode == 0, done.stderr
     assert Event.objects.filter(contact__user_id="kim").count() == 3
+
+
+def test_the_overview_shows_what_is_queued_and_how_old(queued, client, charlie):
+    queued.post("batch", {"batch": _cart_session("mo", 2)})
+    client.force_login(charlie)
+
+    html = client.get("/").content.decode()
+
+    stat = r'id="tracking-queue"><span class="value">4</span><span class="label">events queued, oldest \d+ s'
+    assert re.search(stat, html)
+    queue.drain(1000)
+    html = client.get("/").content.decode()
+    assert re.search(r'id="tracking-queue"><span class="value">0</span><span class="label">events queued<', html)
+
+
+def test_an_admin_sees_a_set_aside_batch_and_retries_it(queued, client, alice, bob, write_key):
+    batch = _cart_session("ned", 1)
+    queued.post("batch", {"batch": batch})
+    QueuedBatch.objects.update(error="2026-11-30 08:00:00: RuntimeError: scoring model missing")
+    assert queue.drain(1000) == 0  # set aside: the workers pass it by
+
+    client.force_login(bob)  # an editor may not
+    assert client.post(f"/settings/rejected-events/queued/{QueuedBatch.objects.get().pk}/retry/").status_code == 403
+    client.force_login(alice)
+    html = client.get("/settings/rejected-events/").content.decode()
+    assert "Accepted but not stored" in html
+    assert "RuntimeError: scoring model missing" in html
+    pk = QueuedBatch.objects.get().pk
+    assert client.post(f"/settings/rejected-events/queued/{pk}/retry/").status_code == 302
+
+    assert queue.drain(1000) == 1
+    assert Event.objects.filter(contact__user_id="ned").count() == len(batch)
+    assert "Accepted but not stored" not in client.get("/settings/rejected-events/").content.decode()

@@ -254,3 +254,28 @@ def test_an_admin_sees_a_set_aside_batch_and_retries_it(queued, client, alice, b
     assert queue.drain(1000) == 1
     assert Event.objects.filter(contact__user_id="ned").count() == len(batch)
     assert "Accepted but not stored" not in client.get("/settings/rejected-events/").content.decode()
+
+
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_each_worker_listens_for_its_home_partition_and_adopts_an_orphan(settings):
+    """A lone event wakes one worker; a dead worker's partition is taken up at the next refresh."""
+    settings.TRACKING_QUEUE_PARTITIONS = 2
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+
+    first, second = queue.Listener(), queue.Listener()
+    # one thread per worker: each has a connection of its own, as separate processes would
+    with ThreadPoolExecutor(1) as one, ThreadPoolExecutor(1) as two:
+        assert one.submit(first.refresh).result() == 0
+        assert first.channels == {0, 1}  # alone: it listens for every partition
+        assert two.submit(second.refresh).result() == 1
+        assert second.channels == {1}
+        assert one.submit(first.refresh).result() == 0
+        assert first.channels == {0}, "the second worker now holds partition 1"
+
+        one.submit(connections.close_all).result()  # the first worker dies: its lock goes with its connection
+        assert two.submit(second.refresh).result() == 1
+        assert second.channels == {0, 1}
+        two.submit(connections.close_all).result()

@@ -55,14 +55,12 @@ class Command(BaseCommand):
                 now = timezone.now()
                 lag_file.write("".join(f"{(now - r).total_seconds() * 1000:.2f}\n" for r in done.received))
 
-        listening = False
+        listener = queue.Listener()
         try:
             while not worker["stopping"]:
                 try:
-                    if not listening:
-                        queue.listen()
-                        listening = True
-                    queue.drain(max_events, on_pass=report)
+                    home = listener.refresh(every=poll)
+                    queue.drain(max_events, on_pass=report, home=home)
                     if once:
                         return
                     worker["idle"] = True
@@ -73,7 +71,7 @@ class Command(BaseCommand):
                     # PostgreSQL restarted or the network dropped: reconnect (and LISTEN again) shortly.
                     self.stderr.write(f"ingest_worker: database unavailable ({error}); retrying in 1 s")
                     connection.close()
-                    listening = False
+                    listener.reset()
                     time.sleep(1)
         except KeyboardInterrupt:
             pass

@@ -255,7 +255,7 @@ TRACKING_MAX_BATCH_BYTES = 500 * 1024
 # On: /v1/ requests only validate and queue; `manage.py ingest_worker` stores and scores many requests at a time
 # (docs/performance.md: about twice the events a second). Off: each request stores and scores its own events.
 TRACKING_QUEUE = envbool("TRACKING_QUEUE", "False")
-TRACKING_QUEUE_PASS_EVENTS = envint("TRACKING_QUEUE_PASS_EVENTS", "1000")
+TRACKING_QUEUE_PASS_EVENTS = envint("TRACKING_QUEUE_PASS_EVENTS", "2000")
 # At least the number of ingest workers: each partition is stored by one worker at a time.
 TRACKING_QUEUE_PARTITIONS = envint("TRACKING_QUEUE_PARTITIONS", "2")
 REJECTED_EVENTS_RETENTION_DAYS = envint("REJECTED_EVENTS_RETENTION_DAYS", "30")

@@ -24,7 +24,8 @@ from datetime import datetime
 
 import msgspec
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
+from django.db import DatabaseError, DataError, IntegrityError, connection, transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from sequences.models import QueuedBatch, WriteKey
@@ -108,7 +109,7 @@ def store_queued(max_events: int, *, first_partition: int = 0, only: list[int] |
     them in one transaction. Partitions another worker is storing are passed over, starting from
     `first_partition`. `only` restricts the claim to these batch ids."""
     claimed = Pass()
-    partitions = max(1, settings.TRACKING_QUEUE_PARTITIONS)
+    partitions = partition_count()
 
     def take() -> list[SourcedEvent]:
         claimed.batch_ids, claimed.received = [], []
@@ -128,6 +129,14 @@ def store_queued(max_events: int, *, first_partition: int = 0, only: list[int] |
 
     claimed.result = store_events(take)
     return claimed
+
+
+def partition_count() -> int:
+    """How many partitions to look at: TRACKING_QUEUE_PARTITIONS, or more while batches queued under a larger
+    setting are still waiting (lowering the setting must not strand them)."""
+    configured = max(1, settings.TRACKING_QUEUE_PARTITIONS)
+    highest = QueuedBatch.objects.filter(error="", partition__gte=configured).aggregate(m=Max("partition"))["m"]
+    return configured if highest is None else highest + 1
 
 
 def _lock_partition(partition: int) -> bool:
@@ -174,9 +183,9 @@ def drain(max_events: int, on_pass: Callable[[Pass], None] | None = None, *, hom
         try:
             # Start each pass at the next partition, so one worker alone serves every partition in turn.
             done = store_queued(max_events, first_partition=home + turn)
-        except (OperationalError, InterfaceError):
-            raise
-        except Exception:
+        except Exception as error:
+            if _not_the_data(error):
+                raise
             log.exception("tracking queue: a pass failed; storing its batches one at a time")
             stored += _isolate_failure(max_events, on_pass)
             continue
@@ -188,6 +197,12 @@ def drain(max_events: int, on_pass: Callable[[Pass], None] | None = None, *, hom
     raise AssertionError("unreachable")
 
 
+def _not_the_data(error: Exception) -> bool:
+    """A database error that is not about the rows (a lost connection, a migration not yet run...): every batch
+    would fail alike, so none is set aside; the worker waits and tries again."""
+    return isinstance(error, DatabaseError) and not isinstance(error, (DataError, IntegrityError))
+
+
 def _isolate_failure(max_events: int, on_pass: Callable[[Pass], None] | None) -> int:
     stored = 0
     # The failed pass rolled back, so its batches are pending again; the oldest ones are the suspects.
@@ -195,10 +210,8 @@ def _isolate_failure(max_events: int, on_pass: Callable[[Pass], None] | None) ->
     for batch_id in suspects:
         try:
             done = store_queued(max_events, only=[batch_id])
-        except (OperationalError, InterfaceError):
-            raise
         except Exception as error:
-            if isinstance(error, DatabaseError) and not connection.is_usable():
+            if _not_the_data(error):
                 raise
             log.exception("tracking queue: batch %s cannot be stored; set aside", batch_id)
             reason = "".join(traceback.format_exception_only(error)).strip()[:2000]
@@ -249,7 +262,7 @@ class Listener:
         if connection.vendor != "postgresql":
             self.home = 0
             return 0
-        partitions = max(1, settings.TRACKING_QUEUE_PARTITIONS)
+        partitions = partition_count()
         with connection.cursor() as cursor:
             if self.home is None:
                 for partition in range(partitions):

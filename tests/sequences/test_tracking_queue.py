@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
-from django.db import connection
+from django.db import ProgrammingError, connection
 
 from sequences.models import Contact, Event, QueuedBatch
 from sequences.tracking import queue
@@ -279,3 +279,35 @@ def test_each_worker_listens_for_its_home_partition_and_adopts_an_orphan(setting
         assert two.submit(second.refresh).result() == 1
         assert second.channels == {0, 1}
         two.submit(connections.close_all).result()
+
+
+def test_lowering_the_partition_count_strands_nothing(queued, settings):
+    settings.TRACKING_QUEUE_PARTITIONS = 4
+    batch = [event for user in ("p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8") for event in _cart_session(user, 1)]
+    queued.post("batch", {"batch": batch})
+    assert QueuedBatch.objects.filter(partition__gte=2).exists()
+
+    settings.TRACKING_QUEUE_PARTITIONS = 2
+    queue.drain(2000)
+
+    assert Event.objects.count() == len(batch)
+    assert not QueuedBatch.objects.exists()
+
+
+@on_postgresql
+def test_a_database_that_refuses_every_pass_sets_nothing_aside(queued):
+    """A migration not yet run, say: not the batches' fault, so they wait, whole, for the next try."""
+    queued.post("batch", {"batch": _cart_session("ora", 1)})
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE sequences_sessionsummary RENAME TO sequences_sessionsummary_away")
+    try:
+        with pytest.raises(ProgrammingError):
+            queue.drain(2000)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE sequences_sessionsummary_away RENAME TO sequences_sessionsummary")
+    assert list(QueuedBatch.objects.values_list("error", flat=True)) == [""]
+    assert Event.objects.count() == 0
+
+    queue.drain(2000)
+    assert Event.objects.filter(contact__user_id="ora").count() == 3

@@ -7,10 +7,12 @@ import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
-from django.db import InterfaceError, OperationalError, connection
+from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from sequences.tracking import queue
+
+RETRY_SECONDS = 2
 
 
 class Command(BaseCommand):
@@ -67,12 +69,13 @@ class Command(BaseCommand):
                     if not worker["stopping"]:
                         queue.wait_for_work(timeout=poll)
                     worker["idle"] = False
-                except (OperationalError, InterfaceError) as error:
-                    # PostgreSQL restarted or the network dropped: reconnect (and LISTEN again) shortly.
-                    self.stderr.write(f"ingest_worker: database unavailable ({error}); retrying in 1 s")
+                except DatabaseError as error:
+                    # PostgreSQL restarted, the network dropped, or a migration has not run yet: nothing is set
+                    # aside for it (queue.drain); reconnect (and LISTEN again) and try again shortly.
+                    self.stderr.write(f"ingest_worker: {type(error).__name__}: {error}; retrying in {RETRY_SECONDS} s")
                     connection.close()
                     listener.reset()
-                    time.sleep(1)
+                    time.sleep(RETRY_SECONDS)
         except KeyboardInterrupt:
             pass
         finally:

@@ -59,6 +59,11 @@ urlpatterns = [
     path(
         "settings/rejected-events/queued/<int:pk>/retry/", settings_pages.queued_batch_retry, name="queued-batch-retry"
     ),
+    path(
+        "settings/rejected-events/queued/retry/",
+        settings_pages.queued_batches_retry_all,
+        name="queued-batches-retry-all",
+    ),
     path("settings/users/", settings_pages.users, name="users"),
     path("settings/users/<int:pk>/role/", settings_pages.user_role, name="user-role"),
     path("settings/account/", settings_pages.account, name="account"),

@@ -117,7 +117,7 @@ def _record_rejections(source: WriteKey | None, endpoint: str, rejections: list[
     )
 
 
-def _store(source: WriteKey, events: list[IncomingEvent], received_at: datetime) -> None:
+def _store_batch(source: WriteKey, events: list[IncomingEvent], received_at: datetime) -> None:
     if settings.TRACKING_QUEUE:
         enqueue(source, events, received_at)  # an ingest worker stores and scores them (sequences.tracking.queue)
     else:
@@ -165,7 +165,9 @@ def _single(message_type: str) -> Callable[[HttpRequest], HttpResponse]:
         except PayloadError as error:
             _record_rejections(source, message_type, [(None, _describe(error), raw)])
             raise TrackingError(400, str(error), error.field) from None
-        _store(source, [event], received_at)
+        # Always stored by the request, queue or not: a browser's single call is where a fresh score matters
+        # (by the next page view), and one event gains nothing from sharing a pass (docs/performance.md).
+        ingest_events(source=source, events=[event])
         return {"success": True}
 
     handle.__name__ = f"track_{message_type}"
@@ -187,7 +189,7 @@ def batch(request: HttpRequest, received_at: datetime) -> dict:
     if rejected:
         _record_rejections(source, "batch", rejected)
     if events:
-        _store(source, events, received_at)
+        _store_batch(source, events, received_at)
     body: dict = {"success": True}
     if rejected:
         body["rejected"] = [{"index": index, "reason": reason} for index, reason, _ in rejected]

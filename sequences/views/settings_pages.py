@@ -48,6 +48,14 @@ def queued_batch_retry(request, pk: int):
 
 
 @role_required(ADMIN)
+@require_POST
+def queued_batches_retry_all(request):
+    count = QueuedBatch.objects.exclude(error="").update(error="")
+    messages.success(request, f"{count} set-aside batch{'es' if count != 1 else ''} queued again.")
+    return redirect("rejected-events")
+
+
+@role_required(ADMIN)
 def users(request):
     User = get_user_model()
     form = UserCreateForm(request.POST or None)

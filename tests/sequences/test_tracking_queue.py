@@ -79,6 +79,15 @@ def test_a_request_only_queues_and_a_pass_stores_and_scores(queued):
     assert not QueuedBatch.objects.exists()
 
 
+def test_a_single_call_is_stored_by_its_request_even_with_the_queue_on(queued):
+    answer = queued.post("track", {"event": "Product Viewed", "anonymousId": "a-solo", "properties": {"price": 5}})
+    assert answer.status_code == 200
+    assert not QueuedBatch.objects.exists()
+    solo = Contact.objects.get(anonymous_ids__value="a-solo")
+    assert solo.events.count() == 1
+    assert solo.intent_scored_at is not None
+
+
 def test_one_pass_stores_many_requests_together(queued, settings):
     settings.TRACKING_QUEUE_PARTITIONS = 1
     for user in ("bo", "cy", "di"):
@@ -195,7 +204,8 @@ def test_a_running_worker_wakes_on_a_request_and_stops_cleanly(queued, tmp_path)
         assert wait_until(lambda: Contact.objects.get(user_id="jo").intent_score > 0, timeout=5)
         # a second request, once the worker is idle again
         assert wait_until(lambda: lag_file.exists() and lag_file.read_text().strip(), timeout=5)
-        queued.post("track", {"event": "Checkout Started", "userId": "jo", "anonymousId": "a-jo"})
+        checkout = {"type": "track", "event": "Checkout Started", "userId": "jo", "anonymousId": "a-jo"}
+        queued.post("batch", {"batch": [checkout]})
         assert wait_until(lambda: Event.objects.count() == 5, timeout=20)
         lags = [float(line) for line in lag_file.read_text().split()]
         assert len(lags) == 2, lags
@@ -311,3 +321,18 @@ def test_a_database_that_refuses_every_pass_sets_nothing_aside(queued):
 
     queue.drain(2000)
     assert Event.objects.filter(contact__user_id="ora").count() == 3
+
+
+def test_retry_all_puts_every_set_aside_batch_back(queued, client, alice, charlie):
+    for user in ("qa", "qb"):
+        queued.post("batch", {"batch": _cart_session(user, 1)})
+    QueuedBatch.objects.update(error="2026-11-30 08:00:00: KeyError: 'price'")
+
+    client.force_login(charlie)  # a viewer may not
+    assert client.post("/settings/rejected-events/queued/retry/").status_code == 403
+    assert QueuedBatch.objects.filter(error="").count() == 0
+    client.force_login(alice)
+    assert client.post("/settings/rejected-events/queued/retry/").status_code == 302
+
+    assert queue.drain(2000) == 2
+    assert Event.objects.count() == 6

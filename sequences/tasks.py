@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from sequences import delivery, enrolment, triggers
 from sequences.models import RejectedEvent
+from sequences.tracking import queue
 
 
 @shared_task
@@ -16,6 +17,13 @@ def purge_rejected_events() -> int:
     cutoff = timezone.now() - timedelta(days=settings.REJECTED_EVENTS_RETENTION_DAYS)
     deleted, _ = RejectedEvent.objects.filter(received_at__lt=cutoff).delete()
     return deleted
+
+
+@shared_task
+def store_stale_tracking_queue() -> int:
+    """Safety net for TRACKING_QUEUE: store events that waited over TRACKING_QUEUE_FALLBACK_SECONDS (beat,
+    every 15 s), for at most 10 s a run; the ingest workers are what keeps the wait short."""
+    return queue.store_if_stale(timedelta(seconds=settings.TRACKING_QUEUE_FALLBACK_SECONDS), max_seconds=10.0)
 
 
 @shared_task

@@ -182,6 +182,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     # Cart abandonment is "5 minutes of inactivity": look often so it is detected within seconds of that.
     "detect-quiet-sessions": {"task": "sequences.tasks.detect_quiet_sessions", "schedule": 30.0},
+    "store-stale-tracking-queue": {"task": "sequences.tasks.store_stale_tracking_queue", "schedule": 15.0},
     "detect-lapsed-contacts": {"task": "sequences.tasks.detect_lapsed_contacts", "schedule": 24 * 60 * 60},
     "enrol-triggers": {"task": "sequences.tasks.enrol_triggers", "schedule": 5.0},
     "dispatch-due-messages": {"task": "sequences.tasks.dispatch_due_messages", "schedule": 2.0},
@@ -258,6 +259,8 @@ TRACKING_QUEUE = envbool("TRACKING_QUEUE", "False")
 TRACKING_QUEUE_PASS_EVENTS = envint("TRACKING_QUEUE_PASS_EVENTS", "2000")
 # At least the number of ingest workers: each partition is stored by one worker at a time.
 TRACKING_QUEUE_PARTITIONS = envint("TRACKING_QUEUE_PARTITIONS", "2")
+# Beat's safety net stores queued events older than this, should no ingest worker be running.
+TRACKING_QUEUE_FALLBACK_SECONDS = envint("TRACKING_QUEUE_FALLBACK_SECONDS", "30")
 REJECTED_EVENTS_RETENTION_DAYS = envint("REJECTED_EVENTS_RETENTION_DAYS", "30")
 
 LOGGING = {

@@ -20,12 +20,12 @@ import traceback
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import msgspec
 from django.conf import settings
 from django.db import DatabaseError, DataError, IntegrityError, connection, transaction
-from django.db.models import Max
+from django.db.models import Max, Min
 from django.utils import timezone
 
 from sequences.models import QueuedBatch, WriteKey
@@ -174,12 +174,16 @@ def _claim(partition: int, max_events: int, only: list[int] | None) -> list[tupl
         return sorted((i, s, r, bytes(e)) for i, s, r, e in cursor.fetchall())
 
 
-def drain(max_events: int, on_pass: Callable[[Pass], None] | None = None, *, home: int = 0) -> int:
+def drain(
+    max_events: int, on_pass: Callable[[Pass], None] | None = None, *, home: int = 0, until: float | None = None
+) -> int:
     """Store queued batches until none is left that this worker can claim; returns how many batches it stored.
     A pass that fails for anything but a lost database is retried batch by batch, and a batch that fails on its
     own is set aside with its error (`QueuedBatch.error`) instead of blocking the queue."""
     stored = 0
     for turn in itertools.count():
+        if until is not None and time.monotonic() >= until:
+            return stored
         try:
             # Start each pass at the next partition, so one worker alone serves every partition in turn.
             done = store_queued(max_events, first_partition=home + turn)
@@ -195,6 +199,16 @@ def drain(max_events: int, on_pass: Callable[[Pass], None] | None = None, *, hom
         if on_pass is not None:
             on_pass(done)
     raise AssertionError("unreachable")
+
+
+def store_if_stale(older_than: timedelta, max_seconds: float) -> int:
+    """The safety net beat runs (sequences.tasks): if queued events wait longer than `older_than` (no ingest worker
+    running, or too few), store some here, for at most about `max_seconds`. Returns the batches stored."""
+    oldest = QueuedBatch.objects.filter(error="").aggregate(m=Min("received_at"))["m"]
+    if oldest is None or timezone.now() - oldest < older_than:
+        return 0
+    log.warning("tracking queue: events waiting since %s; is an ingest worker running?", oldest)
+    return drain(settings.TRACKING_QUEUE_PASS_EVENTS, until=time.monotonic() + max_seconds)
 
 
 def _not_the_data(error: Exception) -> bool:

@@ -336,3 +336,20 @@ def test_retry_all_puts_every_set_aside_batch_back(queued, client, alice, charli
 
     assert queue.drain(2000) == 2
     assert Event.objects.count() == 6
+
+
+def test_beat_stores_events_no_worker_took_but_leaves_fresh_ones_to_the_workers(queued, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from sequences.tasks import store_stale_tracking_queue
+
+    settings.TRACKING_QUEUE_FALLBACK_SECONDS = 30
+    queued.post("batch", {"batch": _cart_session("rae", 1)})
+    assert store_stale_tracking_queue() == 0  # fresh: a worker's job
+    assert Event.objects.count() == 0
+
+    QueuedBatch.objects.update(received_at=timezone.now() - timedelta(seconds=31))
+    assert store_stale_tracking_queue() == 1
+    assert Event.objects.filter(contact__user_id="rae").count() == 3

@@ -257,6 +257,9 @@ TRACKING_MAX_BATCH_BYTES = 500 * 1024
 # (docs/performance.md: about twice the events a second). Off: each request stores and scores its own events.
 TRACKING_QUEUE = envbool("TRACKING_QUEUE", "False")
 TRACKING_QUEUE_PASS_EVENTS = envint("TRACKING_QUEUE_PASS_EVENTS", "2000")
+# A pass holds an advisory lock per user/anonymous id; PostgreSQL's shared lock table has room for
+# max_locks_per_transaction (64) x max_connections (100) = 6,400 by default, for every session together.
+TRACKING_QUEUE_PASS_IDENTITIES = envint("TRACKING_QUEUE_PASS_IDENTITIES", "2000")
 # At least the number of ingest workers: each partition is stored by one worker at a time.
 TRACKING_QUEUE_PARTITIONS = envint("TRACKING_QUEUE_PARTITIONS", "2")
 # Beat's safety net stores queued events older than this, should no ingest worker be running.

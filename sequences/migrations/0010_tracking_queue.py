@@ -24,6 +24,7 @@ class Migration(migrations.Migration):
                 ("partition", models.PositiveSmallIntegerField(default=0)),
                 ("received_at", models.DateTimeField()),
                 ("event_count", models.PositiveIntegerField()),
+                ("identity_count", models.PositiveIntegerField(default=0)),
                 ("events", models.BinaryField()),
                 ("error", models.TextField(blank=True, default="")),
                 (

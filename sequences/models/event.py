@@ -82,6 +82,9 @@ class QueuedBatch(models.Model):
     partition = models.PositiveSmallIntegerField(default=0)
     received_at = models.DateTimeField()
     event_count = models.PositiveIntegerField()
+    # Distinct user/anonymous ids in the batch: a pass takes an advisory lock for each, and PostgreSQL's lock
+    # table is finite (max_locks_per_transaction x max_connections), so passes are bounded by this too.
+    identity_count = models.PositiveIntegerField(default=0)
     # The validated events, msgpack-encoded (sequences.tracking.queue), so the worker need not validate again.
     events = models.BinaryField()
     # Set when storing this batch failed for a reason a retry would not fix; the worker then skips it.

@@ -64,32 +64,42 @@ def partition_of(event: IncomingEvent, partitions: int) -> int:
     return zlib.crc32(key.encode()) % partitions
 
 
+def _identity_count(events: list[IncomingEvent]) -> int:
+    """The ids a pass takes an advisory lock for (ingest._lock_identities), counted so passes can be bounded."""
+    return len({i for e in events for i in (e.user_id, e.anonymous_id, e.previous_id) if i is not None})
+
+
 def enqueue(source: WriteKey, events: list[IncomingEvent], received_at: datetime) -> None:
     """Queue validated events, one row per partition they fall in; committed (and workers woken) on return."""
     partitions = max(1, settings.TRACKING_QUEUE_PARTITIONS)
     parts: dict[int, list[IncomingEvent]] = {}
     for event in events:
         parts.setdefault(partition_of(event, partitions), []).append(event)
-    rows = [(partition, len(part), encode_events(part)) for partition, part in sorted(parts.items())]
+    rows = [(partition, len(part), _identity_count(part), encode_events(part)) for partition, part in parts.items()]
+    rows.sort()
     if connection.vendor != "postgresql":
         QueuedBatch.objects.bulk_create(
-            QueuedBatch(source=source, partition=p, received_at=received_at, event_count=n, events=payload)
-            for p, n, payload in rows
+            QueuedBatch(
+                source=source, partition=p, received_at=received_at, event_count=n, identity_count=i, events=payload
+            )
+            for p, n, i, payload in rows
         )
         return
     with connection.cursor() as cursor:
         # One statement: the rows and the wake-up commit together (NOTIFY is delivered at commit).
         cursor.execute(
             "WITH queued AS (INSERT INTO sequences_queuedbatch"
-            " (source_id, partition, received_at, event_count, events, error)"
-            " SELECT %s, p, %s, n, e, '' FROM unnest(%b::smallint[], %b::int[], %b::bytea[]) AS r (p, n, e)"
+            " (source_id, partition, received_at, event_count, identity_count, events, error)"
+            " SELECT %s, p, %s, n, i, e, '' FROM unnest(%b::smallint[], %b::int[], %b::int[], %b::bytea[])"
+            " AS r (p, n, i, e)"
             " RETURNING partition) SELECT pg_notify(%s || p, '') FROM (SELECT DISTINCT partition AS p FROM queued) w",
             [
                 source.pk,
                 received_at,
-                [p for p, _, _ in rows],
-                [n for _, n, _ in rows],
-                [payload for _, _, payload in rows],
+                [p for p, _, _, _ in rows],
+                [n for _, n, _, _ in rows],
+                [i for _, _, i, _ in rows],
+                [payload for _, _, _, payload in rows],
                 f"{CHANNEL}_",
             ],
         )
@@ -104,11 +114,14 @@ class Pass:
     result: IngestResult | None = None
 
 
-def store_queued(max_events: int, *, first_partition: int = 0, only: list[int] | None = None) -> Pass:
-    """Claim the oldest queued batches of one partition (up to `max_events` events, at least one batch) and store
-    them in one transaction. Partitions another worker is storing are passed over, starting from
-    `first_partition`. `only` restricts the claim to these batch ids."""
-    claimed = Pass()
+def store_queued(
+    max_events: int, *, first_partition: int = 0, only: list[int] | None = None, claimed: Pass | None = None
+) -> Pass:
+    """Claim the oldest queued batches of one partition (up to `max_events` events and
+    TRACKING_QUEUE_PASS_IDENTITIES ids, at least one batch) and store them in one transaction. Partitions
+    another worker is storing are passed over, starting from `first_partition`. `only` restricts the claim to
+    these batch ids. `claimed` (filled in even if storing fails) says which batches the pass took."""
+    claimed = claimed if claimed is not None else Pass()
     partitions = partition_count()
 
     def take() -> list[SourcedEvent]:
@@ -116,7 +129,7 @@ def store_queued(max_events: int, *, first_partition: int = 0, only: list[int] |
         rows = []
         for offset in range(partitions):
             partition = (first_partition + offset) % partitions
-            if _lock_partition(partition):
+            if _lock_partition_with_work(partition):
                 rows = _claim(partition, max_events, only)
                 if rows:
                     break
@@ -139,26 +152,34 @@ def partition_count() -> int:
     return configured if highest is None else highest + 1
 
 
-def _lock_partition(partition: int) -> bool:
-    """Hold this partition until the transaction ends, unless another worker does (PostgreSQL; SQLite has one
-    writer at a time anyway)."""
+def _lock_partition_with_work(partition: int) -> bool:
+    """Hold this partition until the transaction ends, if it has batches waiting and no other worker holds it
+    (PostgreSQL; SQLite has one writer at a time anyway). An empty partition is not locked: a worker woken for
+    it meanwhile must not find it held for the rest of this pass."""
     if connection.vendor != "postgresql":
         return True
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [QUEUE_LOCK_CLASS, partition])
-        return cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT pg_try_advisory_xact_lock(%s, %s) WHERE EXISTS"
+            " (SELECT 1 FROM sequences_queuedbatch WHERE partition = %s AND error = '')",
+            [QUEUE_LOCK_CLASS, partition, partition],
+        )
+        row = cursor.fetchone()
+        return bool(row and row[0])
 
 
 def _claim(partition: int, max_events: int, only: list[int] | None) -> list[tuple[int, int, datetime, bytes]]:
     pending = QueuedBatch.objects.filter(partition=partition, error="").order_by("id")
     if only is not None:
         pending = pending.filter(id__in=only)
-    chosen, total = [], 0
-    for batch_id, count in pending.values_list("id", "event_count")[:500]:
-        if chosen and total + count > max_events:
+    chosen, events, identities = [], 0, 0
+    max_identities = settings.TRACKING_QUEUE_PASS_IDENTITIES
+    for batch_id, count, ids in pending.values_list("id", "event_count", "identity_count")[:500]:
+        if chosen and (events + count > max_events or identities + ids > max_identities):
             break
         chosen.append(batch_id)
-        total += count
+        events += count
+        identities += ids
     if not chosen:
         return []
     if connection.vendor != "postgresql":
@@ -175,29 +196,37 @@ def _claim(partition: int, max_events: int, only: list[int] | None) -> list[tupl
 
 
 def drain(
-    max_events: int, on_pass: Callable[[Pass], None] | None = None, *, home: int = 0, until: float | None = None
+    max_events: int,
+    on_pass: Callable[[Pass], None] | None = None,
+    *,
+    home: int = 0,
+    until: float | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> int:
-    """Store queued batches until none is left that this worker can claim; returns how many batches it stored.
-    A pass that fails for anything but a lost database is retried batch by batch, and a batch that fails on its
-    own is set aside with its error (`QueuedBatch.error`) instead of blocking the queue."""
+    """Store queued batches until none is left that this worker can claim, `until` (a time.monotonic()) passes
+    or `should_stop()` says so (checked between passes); returns how many batches it stored. A pass that fails
+    on its data is retried batch by batch, and a batch that fails on its own is set aside with its error
+    (`QueuedBatch.error`) instead of blocking the queue."""
     stored = 0
     for turn in itertools.count():
-        if until is not None and time.monotonic() >= until:
+        if (until is not None and time.monotonic() >= until) or (should_stop is not None and should_stop()):
             return stored
+        _discard_wakeups()  # whatever they announced, this pass or the next finds
+        claimed = Pass()
         try:
             # Start each pass at the next partition, so one worker alone serves every partition in turn.
-            done = store_queued(max_events, first_partition=home + turn)
+            store_queued(max_events, first_partition=home + turn, claimed=claimed)
         except Exception as error:
-            if _not_the_data(error):
+            if _not_the_data(error) or not claimed.batch_ids:
                 raise
-            log.exception("tracking queue: a pass failed; storing its batches one at a time")
-            stored += _isolate_failure(max_events, on_pass)
+            log.exception("tracking queue: a pass failed; storing its %s batches one at a time", len(claimed.batch_ids))
+            stored += _isolate_failure(claimed.batch_ids, max_events, on_pass)
             continue
-        if not done.batch_ids:
+        if not claimed.batch_ids:
             return stored
-        stored += len(done.batch_ids)
+        stored += len(claimed.batch_ids)
         if on_pass is not None:
-            on_pass(done)
+            on_pass(claimed)
     raise AssertionError("unreachable")
 
 
@@ -217,10 +246,9 @@ def _not_the_data(error: Exception) -> bool:
     return isinstance(error, DatabaseError) and not isinstance(error, (DataError, IntegrityError))
 
 
-def _isolate_failure(max_events: int, on_pass: Callable[[Pass], None] | None) -> int:
+def _isolate_failure(suspects: list[int], max_events: int, on_pass: Callable[[Pass], None] | None) -> int:
+    """Store the failed pass's batches (pending again: the pass rolled back) one per transaction."""
     stored = 0
-    # The failed pass rolled back, so its batches are pending again; the oldest ones are the suspects.
-    suspects = list(QueuedBatch.objects.filter(error="").order_by("id").values_list("id", flat=True)[:500])
     for batch_id in suspects:
         try:
             done = store_queued(max_events, only=[batch_id])
@@ -243,8 +271,19 @@ def wait_for_work(timeout: float) -> None:
     if connection.vendor != "postgresql":
         time.sleep(min(timeout, 0.2))
         return
-    for _ in connection.connection.notifies(timeout=timeout, stop_after=1):
-        pass
+    # The raw psycopg connection: its errors (a connection lost while idle) become Django's, as in a query.
+    with connection.wrap_database_errors:
+        for _ in connection.connection.notifies(timeout=timeout, stop_after=1):
+            pass
+
+
+def _discard_wakeups() -> None:
+    """Drop the wake-ups psycopg kept while the worker was busy (it keeps every one, without bound)."""
+    if connection.vendor != "postgresql" or connection.connection is None:
+        return
+    with connection.wrap_database_errors:
+        for _ in connection.connection.notifies(timeout=0):
+            pass
 
 
 class Listener:
@@ -286,7 +325,8 @@ class Listener:
                         break
             cursor.execute(
                 "SELECT objid::int FROM pg_locks WHERE locktype = 'advisory' AND classid = %s AND objsubid = 2"
-                " AND granted AND pid <> pg_backend_pid()",
+                " AND granted AND pid <> pg_backend_pid()"
+                " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
                 [HOME_LOCK_CLASS],
             )
             others = {row[0] for row in cursor.fetchall()}

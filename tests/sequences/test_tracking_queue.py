@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -353,3 +354,62 @@ def test_beat_stores_events_no_worker_took_but_leaves_fresh_ones_to_the_workers(
     QueuedBatch.objects.update(received_at=timezone.now() - timedelta(seconds=31))
     assert store_stale_tracking_queue() == 1
     assert Event.objects.filter(contact__user_id="rae").count() == 3
+
+
+def test_a_pass_takes_no_more_ids_than_the_lock_budget(queued, settings):
+    """Each id in a pass is an advisory lock, and PostgreSQL's lock table is finite."""
+    settings.TRACKING_QUEUE_PARTITIONS = 1
+    settings.TRACKING_QUEUE_PASS_IDENTITIES = 5
+    for user in ("sa", "sb", "sc"):
+        queued.post("batch", {"batch": _cart_session(user, 1)})  # 2 ids each (user id, anonymous id)
+    assert list(QueuedBatch.objects.values_list("identity_count", flat=True)) == [2, 2, 2]
+    passes = []
+    queue.drain(2000, on_pass=passes.append)
+    assert [len(done.batch_ids) for done in passes] == [2, 1]
+    assert Event.objects.count() == 9
+
+
+def test_a_stopping_worker_finishes_its_pass_and_leaves_the_rest_queued(queued, settings):
+    settings.TRACKING_QUEUE_PARTITIONS = 1
+    for user in ("ta", "tb"):
+        queued.post("batch", {"batch": _cart_session(user, 1)})
+    passes = []
+    assert queue.drain(3, on_pass=passes.append, should_stop=lambda: len(passes) == 1) == 1
+    assert Event.objects.count() == 3
+    assert QueuedBatch.objects.count() == 1
+
+
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_whose_connection_dies_while_idle_reconnects_and_carries_on(queued, tmp_path):
+    connection.close()
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "ingest_worker", "--poll", "60"],
+        cwd=REPO,
+        env=_worker_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    others = "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+
+    def worker_idle() -> bool:  # connected, and waiting for a wake-up
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) " + others + " AND state = 'idle'")
+            return cursor.fetchone()[0] == 1
+
+    try:
+        assert wait_until(worker_idle, timeout=20)
+        time.sleep(0.5)  # past its first look at the queue, into its wait
+        # PostgreSQL restarted, a failover, idle_session_timeout...: the idle worker's backend goes away
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(pg_terminate_backend(pid)) " + others)
+            assert cursor.fetchone()[0] == 1
+        assert queued.post("batch", {"batch": _cart_session("uma", 1)}).status_code == 200
+        assert wait_until(lambda: Event.objects.filter(contact__user_id="uma").count() == 3, timeout=30)
+        assert worker.poll() is None, "the worker must survive, not exit"
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        output = worker.communicate(timeout=20)[0]
+    assert worker.returncode == 0, output
+    assert "retrying" in output

@@ -62,7 +62,7 @@ class Command(BaseCommand):
             while not worker["stopping"]:
                 try:
                     home = listener.refresh(every=poll)
-                    queue.drain(max_events, on_pass=report, home=home)
+                    queue.drain(max_events, on_pass=report, home=home, should_stop=lambda: worker["stopping"])
                     if once:
                         return
                     worker["idle"] = True

@@ -413,3 +413,52 @@ def test_a_worker_whose_connection_dies_while_idle_reconnects_and_carries_on(que
         output = worker.communicate(timeout=20)[0]
     assert worker.returncode == 0, output
     assert "retrying" in output
+
+
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_two_worker_processes_share_a_backlog_storing_each_event_once(queued, settings, tmp_path):
+    settings.TRACKING_QUEUE_PARTITIONS = 2
+    connection.close()
+    env = {**_worker_env(), "TRACKING_QUEUE_PARTITIONS": "2", "TRACKING_QUEUE_PASS_EVENTS": "30"}
+    lags = [tmp_path / f"lag-{n}.txt" for n in range(2)]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "manage.py", "ingest_worker", "--record-lag", str(lag)],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for lag in lags
+    ]
+
+    def both_connected() -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            return cursor.fetchone()[0] == 2
+
+    people = [f"w{n}" for n in range(60)]
+    try:
+        assert wait_until(both_connected, timeout=30)
+        time.sleep(0.5)  # each has taken its home partition and is waiting
+        for start in range(0, len(people), 6):  # 10 requests of 6 people each
+            batch = [event for user in people[start : start + 6] for event in _cart_session(user, 2)]
+            assert queued.post("batch", {"batch": batch}).status_code == 200
+        assert wait_until(lambda: not QueuedBatch.objects.exists(), timeout=60)
+    finally:
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        outputs = [worker.communicate(timeout=20)[0] for worker in workers]
+    assert [worker.returncode for worker in workers] == [0, 0], outputs
+    stored_by = [len(lag.read_text().split()) if lag.exists() else 0 for lag in lags]
+    groups = [people[start : start + 6] for start in range(0, len(people), 6)]
+    queued_rows = sum(len({queue.zlib.crc32(f"a-{user}".encode()) % 2 for user in group}) for group in groups)
+    assert sum(stored_by) == queued_rows, "each queued batch stored exactly once"
+    assert all(stored_by), f"both workers took part: {stored_by}"
+    assert Event.objects.count() == len(people) * 4
+    assert Contact.objects.filter(user_id__in=people).count() == len(people)
+    assert Event.objects.values("message_id").distinct().count() == Event.objects.count()

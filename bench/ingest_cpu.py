@@ -11,6 +11,11 @@ At 10,000 events/s on two cores, everything (web, database, the client) must fit
 
     .venv/bin/python bench/ingest_cpu.py                     # 300 measured batches after 100 warm-up ones
     .venv/bin/python bench/ingest_cpu.py --profile 25        # also cProfile the measured batches, top 25 lines
+    .venv/bin/python bench/ingest_cpu.py --queue             # TRACKING_QUEUE on: the requests, then the passes
+
+With --queue the requests only validate and queue (as `bench/ingest.py` runs by default), and the measured
+batches are then stored by `queue.drain` in this process, as an ingest worker would: the two parts are printed
+apart (--profile then profiles the passes).
 """
 
 from __future__ import annotations
@@ -43,9 +48,11 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     parser.add_argument("--profile", type=int, metavar="N", help="cProfile the measured requests; print top N")
+    parser.add_argument("--queue", action="store_true", help="TRACKING_QUEUE on; measure the requests and the passes")
     args = parser.parse_args(argv)
 
     os.environ["DATABASE_URL"] = args.database_url
+    os.environ["TRACKING_QUEUE"] = "1" if args.queue else "0"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "triggerapp.settings")
     os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/14")
     sys.path.insert(0, str(REPO))
@@ -71,7 +78,8 @@ def main(argv=None) -> int:
     call_command("migrate", verbosity=0)
     with connection.cursor() as cursor:
         cursor.execute(
-            "TRUNCATE sequences_event, sequences_anonymousid, sequences_contact, sequences_rejectedevent CASCADE"
+            "TRUNCATE sequences_event, sequences_anonymousid, sequences_contact, sequences_rejectedevent,"
+            " sequences_queuedbatch CASCADE"
         )
     key = WriteKey.objects.create(name="ingest_cpu bench").key
     config = LoadConfig(
@@ -100,8 +108,14 @@ def main(argv=None) -> int:
         if response.status_code != 200 or b"rejected" in response.content:
             raise SystemExit(f"unexpected answer {response.status_code}: {response.content[:300]!r}")
 
+    from django.conf import settings
+
+    from sequences.tracking import queue
+
     for body in bodies[: args.warmup]:
         post(body)
+    if args.queue:
+        queue.drain(settings.TRACKING_QUEUE_PASS_EVENTS)
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
         cursor.execute("SELECT pg_backend_pid()")
@@ -111,13 +125,22 @@ def main(argv=None) -> int:
     web, database = [], []
     for body in bodies[args.warmup :]:
         cpu, db = time.process_time(), backend_cpu_seconds(backend)
-        if profile:
+        if profile and not args.queue:
             profile.enable()
         post(body)
-        if profile:
+        if profile and not args.queue:
             profile.disable()
         web.append(time.process_time() - cpu)
         database.append(backend_cpu_seconds(backend) - db)
+    passes = []
+    if args.queue:
+        cpu, db = time.process_time(), backend_cpu_seconds(backend)
+        if profile:
+            profile.enable()
+        queue.drain(settings.TRACKING_QUEUE_PASS_EVENTS, on_pass=passes.append)
+        if profile:
+            profile.disable()
+        drain_cpu, drain_db = time.process_time() - cpu, backend_cpu_seconds(backend) - db
 
     per = args.batch_size
     web_ms = statistics.fmean(web) * 1000
@@ -126,6 +149,14 @@ def main(argv=None) -> int:
     print(f"web process CPU   {web_ms:.1f} ms per batch (median {statistics.median(web) * 1000:.1f})")
     print(f"PostgreSQL CPU    {db_ms:.1f} ms per batch (clock ticks of {1000 / TICKS:.0f} ms, averaged)")
     total = web_ms + db_ms
+    if args.queue:
+        worker_ms, pass_db_ms = drain_cpu * 1000 / len(web), drain_db * 1000 / len(web)
+        events = sum(done.result.stored for done in passes)
+        print(
+            f"passes            {len(passes)} (ingest_worker's drain, in this process): {events} events stored,"
+            f" worker {worker_ms:.1f} ms + PostgreSQL {pass_db_ms:.1f} ms per batch"
+        )
+        total += worker_ms + pass_db_ms
     print(f"total             {total:.1f} ms per batch: at most {2000 / total * per:,.0f} events/s on 2 idle cores")
     print("budget            20 ms per 100 events (10,000 events/s on 2 cores)")
     if profile:

@@ -3,11 +3,11 @@
 Storing a batch costs almost as much for its fixed part (a dozen statements, their planning, the commit, Django's
 request) as for its events: in-process, 100 events cost 31-35 ms of CPU stored alone and 13-14 ms stored in a
 pass of 1,000 (`bench/ingest_cpu.py --batch-size`, docs/performance.md). With `TRACKING_QUEUE` on, a request only
-validates its events and inserts them as one row (answering 200 once that row is committed, so nothing accepted
-is lost), and `manage.py ingest_worker` takes every batch queued since its last pass, up to
-`TRACKING_QUEUE_PASS_EVENTS` events, and stores them with the same code and in the same transaction that deletes
-them from the queue. An idle worker wakes on PostgreSQL's NOTIFY, so a lone event is scored within milliseconds;
-under load the passes grow by themselves, which is when sharing the fixed part pays.
+validates its events and inserts them, a row per partition of people (answering 200 once committed, so nothing
+accepted is lost), and `manage.py ingest_worker` takes the batches queued in a partition since its last pass, up
+to `TRACKING_QUEUE_PASS_EVENTS` events, and stores them with the same code and in the same transaction that
+deletes them from the queue. An idle worker wakes on PostgreSQL's NOTIFY; under load the passes grow by
+themselves, which is when sharing the fixed part pays. Single calls do not come here (tracking/views.py).
 """
 
 from __future__ import annotations

@@ -113,14 +113,23 @@ def insert_rows(
 
 
 def copy_rows(
-    model: type[models.Model], rows: Sequence[dict] | Sequence[models.Model], field_names: Sequence[str]
+    model: type[models.Model],
+    rows: Sequence[tuple] | Sequence[dict] | Sequence[models.Model],
+    field_names: Sequence[str],
 ) -> None:
-    """Insert `rows` (dicts by attname, or unsaved instances) with COPY, the cheapest way in. For rows that cannot
-    conflict: a unique violation fails the whole statement (ingest retries its batch on IntegrityError)."""
+    """Insert `rows` (tuples of values in `field_names` order, dicts by attname, or unsaved instances) with COPY,
+    the cheapest way in. For rows that cannot conflict: a unique violation fails the whole statement (ingest
+    retries its batch on IntegrityError)."""
     if not rows:
         return
     meta = model._meta
     fields = [meta.get_field(name) for name in field_names]
+    if isinstance(rows[0], tuple):
+        if connection.vendor != "postgresql":
+            model.objects.bulk_create([model(**dict(zip(field_names, row, strict=True))) for row in rows])
+            return
+        _copy_tuples(model, rows, fields)
+        return
     read = dict.get if isinstance(rows[0], dict) else getattr
     if connection.vendor != "postgresql":
         model.objects.bulk_create(rows if read is getattr else [model(**row) for row in rows])
@@ -137,3 +146,21 @@ def copy_rows(
     ):
         for row in rows:
             copy.write_row([convert(read(row, name)) if convert else read(row, name) for name, convert in converters])
+
+
+def _copy_tuples(model: type[models.Model], rows: Sequence[tuple], fields: Sequence[models.Field]) -> None:
+    """COPY rows given as tuples: only the columns that need it (JSON) are converted, value by value (ingest's
+    events: bench/ingest_cpu.py --queue)."""
+    quote = connection.ops.quote_name
+    conversions = [(i, convert) for i, field in enumerate(fields) if (convert := _column(field)[2]) is not None]
+    columns = ", ".join(quote(field.column) for field in fields)
+    with (
+        connection.wrap_database_errors,
+        connection.cursor() as cursor,
+        cursor.copy(f"COPY {quote(model._meta.db_table)} ({columns}) FROM STDIN") as copy,
+    ):
+        for row in rows:
+            values = list(row)
+            for i, convert in conversions:
+                values[i] = convert(values[i])
+            copy.write_row(values)

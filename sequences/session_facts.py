@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlparse
@@ -141,6 +141,9 @@ class SessionFacts:
         )
 
 
+_FIELDS = tuple(f.name for f in fields(SessionFacts))
+
+
 def start_session(event: EventFacts, prior_categories: frozenset[str]) -> SessionFacts:
     return add_event(
         SessionFacts(started_at=event.at, last_event_at=event.at, prior_categories=prior_categories), event
@@ -176,4 +179,6 @@ def add_event(facts: SessionFacts, event: EventFacts) -> SessionFacts:
             changes["converted_cart_ids"] = (*facts.converted_cart_ids, event.cart_id)
     if in_order:
         changes["last_action"] = event.action
-    return replace(facts, **changes)
+    # Not dataclasses.replace: it looks the fields up again on every call, once per event stored (ingest's hot
+    # path): 3.0 against 3.7 µs here (timeit).
+    return SessionFacts(**{name: changes[name] if name in changes else getattr(facts, name) for name in _FIELDS})

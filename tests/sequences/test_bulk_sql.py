@@ -52,6 +52,18 @@ def test_rows_come_back_as_written(write, source, contact):
     assert stored["m-2"].properties == {}
 
 
+def test_copy_takes_tuples_in_field_order(source, contact):
+    """Ingest's events go in as tuples: the JSON columns converted, every other value as given."""
+    rows = [tuple(event_row(source, contact, m)[name] for name in FIELDS) for m in ("t-1", "t-2")]
+    copy_rows(Event, rows, FIELDS)
+    stored = {e.message_id: e for e in Event.objects.all()}
+    assert set(stored) == {"t-1", "t-2"}
+    assert stored["t-1"].name == AWKWARD
+    assert stored["t-1"].properties == {"nested": {"list": [1, 2.5, None, True]}, "text": AWKWARD}
+    assert stored["t-2"].occurred_at == WHEN
+    assert stored["t-2"].contact_id == contact.pk
+
+
 def test_insert_returns_ids_in_row_order(db):
     contacts = [Contact(user_id=f"u-{i}", created_at=WHEN) for i in range(5)]
     fields = [f.attname for f in Contact._meta.concrete_fields if not f.primary_key]

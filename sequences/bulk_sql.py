@@ -124,18 +124,19 @@ def copy_rows(
         return
     meta = model._meta
     fields = [meta.get_field(name) for name in field_names]
-    if isinstance(rows[0], tuple):
+    if not isinstance(rows[0], tuple):
+        read = dict.get if isinstance(rows[0], dict) else getattr
         if connection.vendor != "postgresql":
-            model.objects.bulk_create([model(**dict(zip(field_names, row, strict=True))) for row in rows])
+            model.objects.bulk_create(rows if read is getattr else [model(**row) for row in rows])
             return
-        _copy_tuples(model, rows, fields)
-        return
-    read = dict.get if isinstance(rows[0], dict) else getattr
-    if connection.vendor != "postgresql":
-        model.objects.bulk_create(rows if read is getattr else [model(**row) for row in rows])
+        attnames = [field.attname for field in fields]
+        rows = [tuple(read(row, name) for name in attnames) for row in rows]
+    elif connection.vendor != "postgresql":
+        model.objects.bulk_create([model(**dict(zip(field_names, row, strict=True))) for row in rows])
         return
     quote = connection.ops.quote_name
-    converters = [(field.attname, _column(field)[2]) for field in fields]
+    # Only the columns that need it (JSON) are converted, value by value (ingest's events: timeit, 7be1bf6).
+    conversions = [(i, convert) for i, field in enumerate(fields) if (convert := _column(field)[2]) is not None]
     columns = ", ".join(quote(field.column) for field in fields)
     # psycopg's copy() is not behind Django's error translation: a unique violation must still arrive as
     # Django's IntegrityError, which ingest retries on.
@@ -143,21 +144,6 @@ def copy_rows(
         connection.wrap_database_errors,
         connection.cursor() as cursor,
         cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy,
-    ):
-        for row in rows:
-            copy.write_row([convert(read(row, name)) if convert else read(row, name) for name, convert in converters])
-
-
-def _copy_tuples(model: type[models.Model], rows: Sequence[tuple], fields: Sequence[models.Field]) -> None:
-    """COPY rows given as tuples: only the columns that need it (JSON) are converted, value by value (ingest's
-    events: bench/ingest_cpu.py --queue)."""
-    quote = connection.ops.quote_name
-    conversions = [(i, convert) for i, field in enumerate(fields) if (convert := _column(field)[2]) is not None]
-    columns = ", ".join(quote(field.column) for field in fields)
-    with (
-        connection.wrap_database_errors,
-        connection.cursor() as cursor,
-        cursor.copy(f"COPY {quote(model._meta.db_table)} ({columns}) FROM STDIN") as copy,
     ):
         for row in rows:
             values = list(row)

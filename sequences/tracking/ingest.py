@@ -209,14 +209,18 @@ def store_events(take: Callable[[], list[SourcedEvent]], *, attempts: int = 5) -
     raise AssertionError("unreachable")
 
 
+def identities(events: list[IncomingEvent]) -> set[str]:
+    """The user ids, anonymous ids and alias previousIds these events name: what a batch locks."""
+    return {i for e in events for i in (e.user_id, e.anonymous_id, e.previous_id) if i is not None}
+
+
 def _lock_identities(events: list[IncomingEvent]) -> None:
     """Take a transaction-scoped advisory lock per identity (user id, anonymous id) in the batch, in one sorted
     order. Batches about the same people then queue instead of deadlocking, and a merge cannot delete a contact
     another batch is writing events for. Other people's batches are not held up."""
     if connection.vendor != "postgresql":
         return
-    keys = {e.user_id for e in events} | {e.anonymous_id for e in events} | {e.previous_id for e in events}
-    keys.discard(None)
+    keys = identities(events)
     if not keys:
         return
     hashes = sorted(

@@ -29,7 +29,7 @@ from django.db.models import Max, Min
 from django.utils import timezone
 
 from sequences.models import QueuedBatch, WriteKey
-from sequences.tracking.ingest import IngestResult, SourcedEvent, store_events
+from sequences.tracking.ingest import IngestResult, SourcedEvent, identities, store_events
 from sequences.tracking.payloads import IncomingEvent
 
 log = logging.getLogger(__name__)
@@ -64,18 +64,14 @@ def partition_of(event: IncomingEvent, partitions: int) -> int:
     return zlib.crc32(key.encode()) % partitions
 
 
-def _identity_count(events: list[IncomingEvent]) -> int:
-    """The ids a pass takes an advisory lock for (ingest._lock_identities), counted so passes can be bounded."""
-    return len({i for e in events for i in (e.user_id, e.anonymous_id, e.previous_id) if i is not None})
-
-
 def enqueue(source: WriteKey, events: list[IncomingEvent], received_at: datetime) -> None:
     """Queue validated events, one row per partition they fall in; committed (and workers woken) on return."""
     partitions = max(1, settings.TRACKING_QUEUE_PARTITIONS)
     parts: dict[int, list[IncomingEvent]] = {}
     for event in events:
         parts.setdefault(partition_of(event, partitions), []).append(event)
-    rows = [(partition, len(part), _identity_count(part), encode_events(part)) for partition, part in parts.items()]
+    # identities: what a pass takes an advisory lock for, counted so passes can be bounded
+    rows = [(partition, len(part), len(identities(part)), encode_events(part)) for partition, part in parts.items()]
     rows.sort()
     if connection.vendor != "postgresql":
         QueuedBatch.objects.bulk_create(

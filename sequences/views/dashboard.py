@@ -14,12 +14,13 @@ def dashboard(request):
     now = timezone.now()
     since = now - timedelta(hours=24)
     pending = QueuedBatch.objects.filter(error="").aggregate(events=Sum("event_count"), oldest=Min("received_at"))
+    set_aside = QueuedBatch.objects.exclude(error="").count()
     context = {
         # The tracking queue (TRACKING_QUEUE): events accepted, not yet stored and scored, and how far behind.
-        "queue_shown": settings.TRACKING_QUEUE or pending["events"] or QueuedBatch.objects.exists(),
+        "queue_shown": settings.TRACKING_QUEUE or pending["events"] or set_aside,
         "queued_events": pending["events"] or 0,
         "queue_lag_seconds": (now - pending["oldest"]).total_seconds() if pending["oldest"] else 0,
-        "set_aside_batches": QueuedBatch.objects.exclude(error="").count(),
+        "set_aside_batches": set_aside,
         "contact_count": Contact.objects.count(),
         "known_count": Contact.objects.filter(user_id__isnull=False).count(),
         "events_24h": Event.objects.filter(received_at__gte=since).count(),

@@ -15,6 +15,7 @@ Fields are dotted paths into a documented fact context (see FIELDS). Under a pre
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -95,6 +96,15 @@ def field_known(path: str) -> bool:
     if path in FIELDS:
         return True
     return any(key.endswith(".*") and path.startswith(key[:-1]) and len(path) > len(key) - 1 for key in FIELDS)
+
+
+def read_json(text: str) -> Any:
+    """A rule as the rule builder posts it (JSON text). ValueError if it is not JSON, nesting deeper than Python's
+    stack included (json raises RecursionError for that, which a form would otherwise let through as a 500)."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
 
 
 def validate(rule: Any) -> list[str]:

@@ -6,6 +6,7 @@ import json
 
 from django import forms
 
+from sequences import conditions
 from sequences.copy_preview import Hypothetical
 from sequences.copy_validation import variant_problems
 from sequences.models import Contact, CopyVariant, TriggerType
@@ -53,8 +54,8 @@ class CopyVariantForm(forms.ModelForm):
 
     def clean_condition(self):
         try:
-            rule = json.loads(self.cleaned_data.get("condition") or "{}")
-        except json.JSONDecodeError:
+            rule = conditions.read_json(self.cleaned_data.get("condition") or "{}")
+        except ValueError:
             raise forms.ValidationError("The condition could not be read.") from None
         # An empty rule on a non-default variant would catch everyone: store it as "no condition" all the same,
         # the trace says so.

@@ -9,6 +9,7 @@ A configuration travels as JSON (stored on ScoringModel.config, edited in the UI
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -126,7 +127,8 @@ class ConfigError(ValueError):
 
 
 def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    # Finite only: NaN and infinity cannot be stored as JSON (PostgreSQL's jsonb refuses them) nor compared.
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _score_table(data: Any, name: str, errors: list[str]) -> dict[str, float]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -18,6 +19,14 @@ def _format_pairs(points) -> str:
     return ", ".join(f"{seconds:g}={score:g}" for seconds, score in points)
 
 
+def _finite(text: str) -> float:
+    # float() reads "nan", "inf" and "1e400" (infinity): none of them is a score or a number of seconds.
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(text)
+    return value
+
+
 def _parse_pairs(text: str) -> list[list[float]]:
     pairs = []
     for chunk in text.replace("\n", ",").split(","):
@@ -28,7 +37,7 @@ def _parse_pairs(text: str) -> list[list[float]]:
         try:
             if not sep:
                 raise ValueError
-            pairs.append([float(left), float(right)])
+            pairs.append([_finite(left), _finite(right)])
         except ValueError:
             raise forms.ValidationError(f"“{chunk}” is not seconds=score.") from None
     if not pairs:
@@ -63,7 +72,7 @@ def _parse_table(text: str, what: str) -> dict[str, float]:
         try:
             if not sep or not name.strip():
                 raise ValueError
-            table[name.strip().lower()] = float(value)
+            table[name.strip().lower()] = _finite(value)
         except ValueError:
             raise forms.ValidationError(f"Line {number}: write “{what} = score”.") from None
     return table
@@ -141,8 +150,8 @@ class ScoringModelForm(forms.Form):
     def clean_context_rules(self):
         text = self.cleaned_data.get("context_rules") or "[]"
         try:
-            rules = json.loads(text)
-        except json.JSONDecodeError:
+            rules = conditions.read_json(text)
+        except ValueError:
             raise forms.ValidationError("The context rules could not be read.") from None
         if not isinstance(rules, list):
             raise forms.ValidationError("The context rules could not be read.")

@@ -122,8 +122,8 @@ class SegmentForm(_DelayHoursMixin, forms.ModelForm):
 
     def clean_condition(self):
         try:
-            rule = json.loads(self.cleaned_data.get("condition") or "{}") or {"all": []}
-        except json.JSONDecodeError:
+            rule = conditions.read_json(self.cleaned_data.get("condition") or "{}") or {"all": []}
+        except ValueError:
             raise forms.ValidationError("The condition could not be read.") from None
         problems = conditions.validate(rule)
         if problems:

@@ -1,6 +1,7 @@
 """Scoring models and trigger settings through the API and the pages: versions, what-if, validation, roles."""
 
 import copy
+import json
 from datetime import timedelta
 
 import pytest
@@ -157,6 +158,41 @@ def test_the_scoring_page_refuses_bad_totals_with_the_form_shown_again(client, b
 
     assert response.status_code == 200
     assert "must total 100%, not 110%" in response.content.decode()
+    assert ScoringModel.objects.count() == 1
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "1e400"])
+def test_the_scoring_page_refuses_a_number_that_is_not_finite(client, bob, stages, value):
+    client.force_login(bob)
+
+    response = client.post("/scoring/", form_data(session_time=f"0=0, {value}=100"))
+
+    assert response.status_code == 200
+    assert f"“{value}=100” is not seconds=score." in response.content.decode()
+    assert ScoringModel.objects.count() == 1
+
+
+def test_the_api_refuses_a_weight_that_is_not_finite(api_for, bob):
+    config = copy.deepcopy(DEFAULT_CONFIG_JSON)
+    config["half_life_hours"] = float("inf")
+    body = json.dumps({"config": config})  # Python writes it as Infinity, which JSON does not have
+
+    response = api_for(bob).post("/api/v1/scoring-models/", body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert "Infinity" in response.json()["detail"]
+    assert not ScoringModel.objects.filter(version=2).exists()
+
+
+def test_rules_nested_deeper_than_python_can_read_are_a_form_error_and_a_400(client, api_for, bob, stages):
+    deep = "[" * 100_000 + "]" * 100_000
+    client.force_login(bob)
+
+    page = client.post("/scoring/", form_data(context_rules=deep))
+    api = api_for(bob).post("/api/v1/scoring-models/what-if/", deep, content_type="application/json")
+
+    assert "The context rules could not be read." in page.content.decode()
+    assert (api.status_code, api.json()) == (400, {"detail": "JSON parse error - nested too deeply."})
     assert ScoringModel.objects.count() == 1
 
 

@@ -260,6 +260,9 @@ TRACKING_MAX_EVENT_BYTES = 32 * 1024
 TRACKING_MAX_BATCH_BYTES = 500 * 1024
 # On: /v1/ requests only validate and queue; `manage.py ingest_worker` stores and scores many requests at a time
 # (docs/performance.md: about twice the events a second). Off: each request stores and scores its own events.
+# Reverse proxies in front of gunicorn that append to X-Forwarded-For (nginx, a load balancer): 0 trusts none
+# and records REMOTE_ADDR as an event's IP; 1 behind one nginx, as docs/deployment.md sets it up.
+TRUSTED_PROXIES = envint("TRUSTED_PROXIES", "0")
 TRACKING_QUEUE = envbool("TRACKING_QUEUE", "False")
 TRACKING_QUEUE_PASS_EVENTS = envint("TRACKING_QUEUE_PASS_EVENTS", "2000")
 # A pass holds an advisory lock per user/anonymous id; PostgreSQL's shared lock table has room for

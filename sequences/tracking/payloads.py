@@ -7,6 +7,7 @@ A decoded message becomes an `IncomingEvent`, the one shape the rest of the pipe
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -92,6 +93,7 @@ class PayloadError(ValueError):
 MAX_ID_LENGTH = 255
 MAX_MESSAGE_ID_LENGTH = 200  # Event.message_id
 MAX_NAME_LENGTH = 200
+EARLIEST_EVENT = datetime(1970, 1, 1, tzinfo=UTC)
 
 _message_decoder = msgspec.json.Decoder(Message)
 _batch_decoder = msgspec.json.Decoder(Batch)
@@ -129,12 +131,41 @@ def _error_field(error: msgspec.ValidationError) -> str | None:
     return None
 
 
-def _decode(decoder: msgspec.json.Decoder, raw: bytes):
+# A \\uD800-\\uDFFF escape (odd run of backslashes: a real escape), with the low half that may pair with it.
+_SURROGATE_ESCAPE = re.compile(
+    rb"(\\+)u([dD][89abAB][0-9a-fA-F]{2})(\\u[dD][c-fC-F][0-9a-fA-F]{2})?|(\\+)u([dD][c-fC-F][0-9a-fA-F]{2})"
+)
+
+
+def _replace_surrogate(match: re.Match) -> bytes:
+    if match.group(1) is not None:
+        run, high, low = match.group(1), match.group(2), match.group(3)
+        if len(run) % 2 == 0:  # "\\ud800" is a backslash and text, not an escape; a low half after it is lone
+            return run + b"u" + high + (b"\\ufffd" if low else b"")
+        return match.group(0) if low else run[:-1] + b"\\ufffd"
+    run = match.group(4)
+    return match.group(0) if len(run) % 2 == 0 else run[:-1] + b"\\ufffd"
+
+
+def replace_lone_surrogates(raw: bytes) -> bytes:
+    """Half of a UTF-16 pair escaped on its own ("\\ud83d" without its partner) becomes U+FFFD.
+
+    JavaScript clients send these when they cut a string in the middle of an emoji; JSON parsers, msgspec
+    included, refuse them, and refusing a batch for one would lose every other event in it. Browsers make the
+    same replacement when such a string meets the network. Only called once decoding has failed."""
+    return _SURROGATE_ESCAPE.sub(_replace_surrogate, raw)
+
+
+def _decode(decoder: msgspec.json.Decoder, raw: bytes, *, repaired: bool = False):
     try:
         return decoder.decode(raw)
     except msgspec.ValidationError as error:
         raise PayloadError(str(error), _error_field(error)) from None
     except msgspec.DecodeError as error:
+        if not repaired:
+            fixed = replace_lone_surrogates(raw)
+            if fixed != raw:
+                return _decode(decoder, fixed, repaired=True)
         raise PayloadError(f"Invalid JSON: {error}") from None
     except RecursionError:
         raise PayloadError("Invalid JSON: nested too deeply.") from None
@@ -166,8 +197,8 @@ def decode_message(raw: bytes, expected_type: str | None = None) -> Message:
 
 def write_key_in_body(raw: bytes) -> str | None:
     try:
-        return _write_key_decoder.decode(raw).writeKey
-    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
+        return _decode(_write_key_decoder, raw).writeKey
+    except PayloadError:
         return None
 
 
@@ -180,9 +211,16 @@ def corrected_time(*, timestamp: datetime | None, sent_at: datetime | None, rece
     if timestamp is None:
         return received_at
     timestamp = _aware(timestamp)
-    if sent_at is None:
-        return timestamp
-    return received_at - (_aware(sent_at) - timestamp)
+    moment = timestamp if sent_at is None else received_at - (_aware(sent_at) - timestamp)
+    try:
+        moment = moment.astimezone(UTC)  # year 1 at +14:00 is a valid Python time but not a UTC one
+    except OverflowError:
+        raise PayloadError("`timestamp` is not a time that can have happened.", "timestamp") from None
+    if moment < EARLIEST_EVENT:
+        raise PayloadError(f"`timestamp` is before {EARLIEST_EVENT:%Y}: not a time this site saw.", "timestamp")
+    # Nothing happens after we receive it: a client clock ahead of ours (with no sentAt to correct it) would
+    # otherwise date events in the future, where they would also stretch their session past every real event.
+    return min(moment, received_at)
 
 
 def _aware(moment: datetime) -> datetime:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import zlib
 from collections.abc import Callable
 from datetime import datetime
 from functools import wraps
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -33,6 +35,8 @@ from sequences.tracking.queue import enqueue
 from sequences.tracking.traits import profile_from_traits
 
 EXCERPT_BYTES = 4096
+# A 500 KB batch of `1,1,1…` holds 250,000 bad items: list (and keep) the first ones, count the rest.
+MAX_REJECTIONS_LISTED = 1000
 
 
 class TrackingError(Exception):
@@ -57,10 +61,19 @@ def _cors(response: HttpResponse) -> HttpResponse:
 
 
 def _read_body(request: HttpRequest, limit: int) -> bytes:
+    encoding = request.headers.get("Content-Encoding", "").strip().lower()
+    if encoding not in ("", "identity", "gzip"):
+        raise TrackingError(
+            415, f"Content-Encoding {encoding} is not supported: send gzip or no encoding.", "Content-Encoding"
+        )
+    too_big = TrackingError(413, f"Request body is larger than {limit // 1024} KB.")
     declared = request.headers.get("Content-Length")
     if declared and declared.isdigit() and int(declared) > limit and not _is_gzip(request):
-        raise TrackingError(413, f"Request body is larger than {limit // 1024} KB.")
-    raw = request.body
+        raise too_big
+    try:
+        raw = request.body
+    except RequestDataTooBig:  # a gzip body past DATA_UPLOAD_MAX_MEMORY_SIZE: Django refuses to read it
+        raise too_big from None
     if _is_gzip(request):
         # Decompress at most limit + 1 bytes: a small gzip bomb must not cost us memory.
         try:
@@ -69,12 +82,24 @@ def _read_body(request: HttpRequest, limit: int) -> bytes:
         except zlib.error:
             raise TrackingError(400, "Body is not valid gzip.") from None
     if len(raw) > limit:
-        raise TrackingError(413, f"Request body is larger than {limit // 1024} KB.")
+        raise too_big
     return raw
 
 
+def _body(request: HttpRequest, limit: int, endpoint: str) -> bytes:
+    try:
+        return _read_body(request, limit)
+    except TrackingError as error:
+        if error.status == 413:
+            # Clients do not retry a 413, so the events are gone: show it on the Rejected events page, when the
+            # header names a live write key (the body is not read for one: it is what was too large).
+            with contextlib.suppress(TrackingError):
+                _record_rejections(_write_key(request, None), endpoint, [(None, error.message, b"")])
+        raise
+
+
 def _is_gzip(request: HttpRequest) -> bool:
-    return request.headers.get("Content-Encoding", "").lower() == "gzip"
+    return request.headers.get("Content-Encoding", "").strip().lower() == "gzip"
 
 
 def _write_key(request: HttpRequest, body_key: str | None) -> WriteKey:
@@ -102,18 +127,23 @@ def _validate(event: IncomingEvent) -> IncomingEvent:
     return event
 
 
+def _text(value: str) -> str:
+    return value.replace("\x00", "\ufffd")  # PostgreSQL text cannot hold NUL, and a client may send raw ones
+
+
 def _record_rejections(source: WriteKey | None, endpoint: str, rejections: list[tuple[int | None, str, bytes]]):
     now = timezone.now()
+    # Kept for the admin's Rejected events page: the first ones of a request say what is wrong with the rest.
     RejectedEvent.objects.bulk_create(
         RejectedEvent(
             source=source,
             received_at=now,
             endpoint=endpoint,
             batch_index=index,
-            reason=reason,
-            payload_excerpt=raw[:EXCERPT_BYTES].decode("utf-8", "replace"),
+            reason=_text(reason),
+            payload_excerpt=_text(raw[:EXCERPT_BYTES].decode("utf-8", "replace")),
         )
-        for index, reason, raw in rejections
+        for index, reason, raw in rejections[:MAX_REJECTIONS_LISTED]
     )
 
 
@@ -126,8 +156,20 @@ def _store_batch(source: WriteKey, events: list[IncomingEvent], received_at: dat
 
 def _request_context(request: HttpRequest) -> dict:
     """Like Segment, record the caller's IP when the event's context does not name one (the event's wins)."""
-    ip = request.META.get("REMOTE_ADDR")
+    ip = _client_ip(request)
     return {"ip": ip} if ip else {}
+
+
+def _client_ip(request: HttpRequest) -> str | None:
+    """The caller's address. Behind TRUSTED_PROXIES reverse proxies (nginx, a load balancer), REMOTE_ADDR is the
+    nearest proxy's: each proxy appends the address it saw to X-Forwarded-For, so the one the farthest trusted
+    proxy saw is that many entries from the end. Entries before it are the client's to write, so never read."""
+    proxies = settings.TRUSTED_PROXIES
+    if proxies:
+        forwarded = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",") if part.strip()]
+        if len(forwarded) >= proxies:
+            return forwarded[-proxies]
+    return request.META.get("REMOTE_ADDR")
 
 
 def _describe(error: PayloadError) -> str:
@@ -155,7 +197,7 @@ def _tracking_endpoint(handler: Callable[[HttpRequest, datetime], dict]) -> Call
 
 def _single(message_type: str) -> Callable[[HttpRequest], HttpResponse]:
     def handle(request: HttpRequest, received_at: datetime) -> dict:
-        raw = _read_body(request, settings.TRACKING_MAX_EVENT_BYTES)
+        raw = _body(request, settings.TRACKING_MAX_EVENT_BYTES, message_type)
         source = _write_key(request, write_key_in_body(raw))
         try:
             message = decode_message(raw, message_type)
@@ -177,7 +219,7 @@ def _single(message_type: str) -> Callable[[HttpRequest], HttpResponse]:
 @_tracking_endpoint
 def batch(request: HttpRequest, received_at: datetime) -> dict:
     """Valid items are stored; invalid ones are listed by index in the answer and kept as rejected events."""
-    raw = _read_body(request, settings.TRACKING_MAX_BATCH_BYTES)
+    raw = _body(request, settings.TRACKING_MAX_BATCH_BYTES, "batch")
     source = _write_key(request, write_key_in_body(raw))
     try:
         envelope = decode_batch(raw)
@@ -192,7 +234,10 @@ def batch(request: HttpRequest, received_at: datetime) -> dict:
         _store_batch(source, events, received_at)
     body: dict = {"success": True}
     if rejected:
-        body["rejected"] = [{"index": index, "reason": reason} for index, reason, _ in rejected]
+        listed = rejected[:MAX_REJECTIONS_LISTED]
+        body["rejected"] = [{"index": index, "reason": reason} for index, reason, _ in listed]
+        if len(rejected) > len(listed):
+            body["rejected_not_listed"] = len(rejected) - len(listed)
     return body
 
 

@@ -2,13 +2,21 @@
 
 import contextlib
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sequences.tracking.payloads import PayloadError, corrected_time, decode_batch, decode_message, to_incoming_event
+from sequences.tracking.payloads import (
+    PayloadError,
+    corrected_time,
+    decode_batch,
+    decode_message,
+    replace_lone_surrogates,
+    to_incoming_event,
+)
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
@@ -123,7 +131,8 @@ def test_invalid_json_is_a_payload_error():
 
 
 @given(
-    timestamp=st.datetimes(timezones=st.just(UTC)),
+    # From 1970, the earliest time the API accepts (see the test after this one).
+    timestamp=st.datetimes(min_value=datetime(1970, 1, 1), timezones=st.just(UTC)),
     skew=st.timedeltas(min_value=timedelta(days=-3), max_value=timedelta(days=3)),
     delay=st.timedeltas(min_value=timedelta(0), max_value=timedelta(hours=5)),
 )
@@ -136,6 +145,33 @@ def test_skew_correction_recovers_the_true_time_whatever_the_client_clock(timest
         return
 
     assert corrected_time(timestamp=client_timestamp, sent_at=client_sent_at, received_at=received_at) == timestamp
+
+
+@given(
+    timestamp=st.datetimes(
+        timezones=st.sampled_from([UTC, timezone(timedelta(hours=14)), timezone(-timedelta(hours=14))])
+    ),
+    sent_at=st.none() | st.datetimes(timezones=st.just(UTC)),
+)
+def test_a_corrected_time_is_a_real_utc_time_from_1970_and_never_after_receipt(timestamp, sent_at):
+    received_at = datetime(2026, 11, 30, 12, tzinfo=UTC)
+    try:
+        moment = corrected_time(timestamp=timestamp, sent_at=sent_at, received_at=received_at)
+    except (PayloadError, OverflowError):  # OverflowError: the caller turns it into a PayloadError
+        return
+
+    assert datetime(1970, 1, 1, tzinfo=UTC) <= moment <= received_at
+    assert moment.utcoffset() == timedelta(0)
+
+
+# Lone halves (Cs), letters, emoji (So, beyond U+FFFF: a pair once escaped) and backslashes.
+@given(st.text(alphabet=st.characters(categories=["Cs", "Ll", "So"], include_characters="\\\\"), max_size=40))
+def test_lone_surrogates_become_the_replacement_character_and_nothing_else_changes(text):
+    # json.dumps escapes every non-ASCII character, lone UTF-16 halves included, as a JavaScript client would.
+    raw = json.dumps({"text": text}).encode()
+    expected = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+    assert msgspec.json.decode(replace_lone_surrogates(raw))["text"] == expected
 
 
 @given(st.binary(max_size=300))

@@ -3,10 +3,14 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from sequences.views import email_tracking
+from triggerapp.auth_pages import LogoutPage
 
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("logout/", LogoutPage.as_view(), name="logout"),
+    # Any logged-in user, whatever their role: Django's views (old password asked, session kept).
+    path("password/", auth_views.PasswordChangeView.as_view(), name="password_change"),
+    path("password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
     path("v1/", include("sequences.tracking.urls")),
     path("api/v1/analytics/", include("analytics.api_urls")),
     path("api/v1/", include("sequences.api.urls")),

@@ -8,9 +8,11 @@ from django.views.decorators.vary import vary_on_headers
 
 from sequences.contact_search import search_contacts
 from sequences.intent import active_scoring, current_intent
+from sequences.intent_timeline import ScorePoint, intent_timeline, sparkline_points
 from sequences.models import Contact
 from triggerapp.roles import VIEWER, role_required
 
+SPARKLINE_POINTS = 60  # recorded scores drawn: the latest ones
 PROFILE_TRAITS = {
     "email",
     "firstName",
@@ -44,33 +46,42 @@ def contact_list(request):
     return render(request, template, context)
 
 
+@vary_on_headers("HX-Request")
 @role_required(VIEWER)
 def contact_detail(request, pk: int):
     contact = get_object_or_404(Contact.objects.prefetch_related("anonymous_ids"), pk=pk)
+    context = {"contact": contact, **_intent_context(contact)}
+    # The intent card polls itself, so a marketer watching a live session sees its score move.
+    if request.htmx and request.GET.get("part") == "intent":
+        return render(request, "sequences/contact_detail.html#intent", context)
     events = Paginator(contact.events.order_by("-occurred_at", "-pk"), 50).get_page(request.GET.get("page"))
     first_event_at = contact.events.aggregate(first=Min("occurred_at"))["first"]
-    _, config = active_scoring()
-    history = list(contact.score_history.order_by("-scored_at")[:60])[::-1]
-    context = {
-        "contact": contact,
-        "intent": current_intent(contact, config, now=timezone.now()),
-        "sparkline": sparkline_points([h.score for h in history]),
-        "history": history,
-        "tier_changes": [h for h in history if h.tier_changed][-5:][::-1],
-        "triggers": contact.triggers.order_by("-occurred_at")[:20],
-        "enrolments": contact.enrolments.select_related("sequence", "segment").order_by("-enrolled_at")[:20],
-        "messages": contact.messages.select_related("enrolment__sequence", "step").order_by("-send_at")[:50],
-        "events": events,
-        "first_seen_at": min(filter(None, [first_event_at, contact.created_at])),
+    context.update(
+        enrolments=contact.enrolments.select_related("sequence", "segment").order_by("-enrolled_at")[:20],
+        messages=contact.messages.select_related("enrolment__sequence", "step").order_by("-send_at")[:50],
+        events=events,
+        first_seen_at=min(filter(None, [first_event_at, contact.created_at])),
         # Traits already shown as profile fields are not repeated.
-        "other_traits": {k: v for k, v in contact.traits.items() if k not in PROFILE_TRAITS},
-    }
+        other_traits={k: v for k, v in contact.traits.items() if k not in PROFILE_TRAITS},
+    )
     return render(request, "sequences/contact_detail.html", context)
 
 
-def sparkline_points(values: list[float], width: int = 200, height: int = 40) -> str:
-    """SVG polyline points for scores 0-100, oldest on the left."""
-    if len(values) < 2:
-        return ""
-    step = width / (len(values) - 1)
-    return " ".join(f"{i * step:.1f},{height - value / 100 * height:.1f}" for i, value in enumerate(values))
+def _intent_context(contact: Contact) -> dict:
+    _, config = active_scoring()
+    now = timezone.now()
+    recorded = list(contact.score_history.order_by("-scored_at")[:SPARKLINE_POINTS])[::-1]
+    timeline = intent_timeline(
+        [ScorePoint(h.scored_at, h.score, h.tier) for h in recorded],
+        now=now,
+        half_life_hours=config.half_life_hours,
+        high=config.high_threshold,
+        medium=config.medium_threshold,
+    )
+    return {
+        "intent": current_intent(contact, config, now=now),
+        "sparkline": sparkline_points(timeline.samples),
+        "sparkline_since": recorded[0].scored_at if recorded else None,
+        "tier_changes": timeline.changes[-6:][::-1],
+        "triggers": contact.triggers.order_by("-occurred_at")[:20],
+    }

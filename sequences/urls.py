@@ -66,6 +66,9 @@ urlpatterns = [
     ),
     path("settings/users/", settings_pages.users, name="users"),
     path("settings/users/<int:pk>/role/", settings_pages.user_role, name="user-role"),
+    path("settings/users/<int:pk>/deactivate/", settings_pages.user_deactivate, name="user-deactivate"),
+    path("settings/users/<int:pk>/reactivate/", settings_pages.user_reactivate, name="user-reactivate"),
+    path("settings/users/<int:pk>/password/", settings_pages.user_password, name="user-password"),
     path("settings/account/", settings_pages.account, name="account"),
     path("settings/account/stages/<int:pk>/delete/", settings_pages.stage_delete, name="stage-delete"),
 ]

@@ -2,13 +2,18 @@
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import SetPasswordForm
+from django.contrib.auth.models import Group
 from django.core.paginator import Paginator
+from django.db import transaction
+from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from sequences.forms import AccountForm, LifecycleStageForm, RoleForm, UserCreateForm, WriteKeyForm
 from sequences.models import Account, LifecycleStage, QueuedBatch, RejectedEvent, WriteKey
-from triggerapp.roles import ADMIN, ROLE_CHOICES, role_of, role_required, set_role
+from triggerapp.roles import ADMIN, ROLE_CHOICES, ROLES, role_required, set_role
 
 
 @role_required(ADMIN)
@@ -55,6 +60,37 @@ def queued_batches_retry_all(request):
     return redirect("rejected-events")
 
 
+def _stored_role(user) -> str | None:
+    """The role a user's groups give, active or not (role_of answers None for a deactivated user).
+
+    Read from the prefetched groups, so the Users page costs one query for everyone's roles.
+    """
+    if user.is_superuser:
+        return ADMIN
+    names = {group.name for group in user.groups.all()}
+    return next((role for role in reversed(ROLES) if role in names), None)
+
+
+def _lock_admins() -> None:
+    """Serialise the changes that can take an active admin away (deactivating, demoting).
+
+    Without it two admins demoting or deactivating each other at the same moment would each still count the
+    other and both succeed, leaving nobody able to manage users. FOR NO KEY UPDATE on the admin group's row
+    queues those changes behind each other without blocking anyone being added to a group.
+    """
+    group, _ = Group.objects.get_or_create(name=ADMIN)
+    Group.objects.select_for_update(no_key=True).filter(pk=group.pk).exists()
+
+
+def _is_active_admin(user) -> bool:
+    return user.is_active and _stored_role(user) == ADMIN
+
+
+def _another_active_admin(user) -> bool:
+    admins = get_user_model().objects.filter(is_active=True).filter(Q(is_superuser=True) | Q(groups__name=ADMIN))
+    return admins.exclude(pk=user.pk).exists()
+
+
 @role_required(ADMIN)
 def users(request):
     User = get_user_model()
@@ -65,7 +101,8 @@ def users(request):
         set_role(user, data["role"])
         messages.success(request, f"User {user.username} created as {data['role']}.")
         return redirect("users")
-    people = [(user, role_of(user)) for user in User.objects.order_by("username").prefetch_related("groups")]
+    everyone = User.objects.order_by("-is_active", "username").prefetch_related("groups")
+    people = [(user, _stored_role(user)) for user in everyone]
     context = {"form": form, "people": people, "role_choices": ROLE_CHOICES}
     return render(request, "sequences/users.html", context)
 
@@ -73,18 +110,70 @@ def users(request):
 @role_required(ADMIN)
 @require_POST
 def user_role(request, pk: int):
-    user = get_object_or_404(get_user_model(), pk=pk)
     form = RoleForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, "Choose admin, editor or viewer.")
-    elif user == request.user and form.cleaned_data["role"] != ADMIN:
-        messages.error(request, "You cannot take the admin role from yourself.")
-    elif user.is_superuser:
-        messages.error(request, f"{user.username} is a superuser and always an admin.")
-    else:
-        set_role(user, form.cleaned_data["role"])
-        messages.success(request, f"{user.username} is now {form.cleaned_data['role']}.")
+    role = form.cleaned_data["role"] if form.is_valid() else None
+    with transaction.atomic():
+        _lock_admins()
+        user = get_object_or_404(get_user_model(), pk=pk)  # read under the lock: current role and status
+        if role is None:
+            messages.error(request, "Choose admin, editor or viewer.")
+        elif user == request.user and role != ADMIN:
+            messages.error(request, "You cannot take the admin role from yourself.")
+        elif user.is_superuser:
+            messages.error(request, f"{user.username} is a superuser and always an admin.")
+        elif role != ADMIN and _is_active_admin(user) and not _another_active_admin(user):
+            messages.error(request, f"{user.username} is the last active admin: make someone else an admin first.")
+        else:
+            set_role(user, role)
+            messages.success(request, f"{user.username} is now {role}.")
     return redirect("users")
+
+
+@role_required(ADMIN)
+@require_POST
+def user_deactivate(request, pk: int):
+    with transaction.atomic():
+        _lock_admins()
+        user = get_object_or_404(get_user_model(), pk=pk)  # read under the lock: current role and status
+        if user == request.user:
+            messages.error(request, "You cannot deactivate yourself: another admin has to do it.")
+        elif _is_active_admin(user) and not _another_active_admin(user):
+            messages.error(request, f"{user.username} is the last active admin: make someone else an admin first.")
+        else:
+            # is_active=False is enough: the login form, browser sessions (checked on every request) and API
+            # tokens (DRF's TokenAuthentication) all refuse inactive users. Nothing is deleted, so
+            # reactivating gives back the same role, password and tokens.
+            get_user_model().objects.filter(pk=user.pk).update(is_active=False)
+            messages.success(
+                request, f"{user.username} is deactivated: they cannot log in and their API tokens are refused."
+            )
+    return redirect("users")
+
+
+@role_required(ADMIN)
+@require_POST
+def user_reactivate(request, pk: int):
+    user = get_object_or_404(get_user_model(), pk=pk)
+    get_user_model().objects.filter(pk=user.pk).update(is_active=True)
+    messages.success(request, f"{user.username} is active again and can log in with their password.")
+    return redirect("users")
+
+
+@sensitive_post_parameters("new_password1", "new_password2")  # kept out of error reports
+@role_required(ADMIN)
+def user_password(request, pk: int):
+    user = get_object_or_404(get_user_model(), pk=pk)
+    if user == request.user:
+        # Your own password needs your old one: someone at your unlocked screen must not be able to change it.
+        return redirect("password_change")
+    form = SetPasswordForm(user, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(
+            request, f"New password set for {user.username}. Anyone logged in as {user.username} was logged out."
+        )
+        return redirect("users")
+    return render(request, "sequences/user_password.html", {"form": form, "person": user})
 
 
 @role_required(ADMIN)

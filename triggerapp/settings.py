@@ -244,7 +244,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Management API of triggerapp. The Segment-compatible tracking API lives under /v1/.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SERVE_PERMISSIONS": ["triggerapp.roles.IsViewer"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

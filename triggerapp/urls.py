@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from sequences.views import email_tracking
 from triggerapp.auth_pages import LogoutPage
+from triggerapp.roles import VIEWER, role_required
 
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
@@ -15,7 +16,8 @@ urlpatterns = [
     path("api/v1/analytics/", include("analytics.api_urls")),
     path("api/v1/", include("sequences.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    # A page for people: without a login, the login page (the schema itself, for programs, answers 401).
+    path("api/docs/", role_required(VIEWER)(SpectacularSwaggerView.as_view(url_name="schema")), name="api-docs"),
     path("t/o/<str:token>.gif", email_tracking.open_pixel, name="track-open"),
     path("t/c/<str:token>/", email_tracking.click, name="track-click"),
     path("t/v/<str:token>/", email_tracking.view_in_browser, name="view-in-browser"),

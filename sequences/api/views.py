@@ -14,7 +14,7 @@ class ContactViewSet(viewsets.ReadOnlyModelViewSet):
     """Contacts, newest activity first. Viewers and above may read."""
 
     lookup_field = "user_id"
-    lookup_value_regex = "[^/]+"
+    lookup_value_regex = ".+"  # a site's user ids may hold "/" (the route's own trailing "/" still ends it)
 
     def get_serializer_class(self):
         return ContactDetailSerializer if self.action == "retrieve" else ContactSerializer

@@ -9,7 +9,7 @@ from django.views.decorators.vary import vary_on_headers
 from sequences.contact_search import search_contacts
 from sequences.intent import active_scoring, current_intent
 from sequences.intent_timeline import ScorePoint, intent_timeline, sparkline_points
-from sequences.models import Contact
+from sequences.models import Contact, LifecycleStage
 from triggerapp.roles import VIEWER, role_required
 
 SPARKLINE_POINTS = 60  # recorded scores drawn: the latest ones
@@ -61,6 +61,7 @@ def contact_detail(request, pk: int):
         messages=contact.messages.select_related("enrolment__sequence", "step").order_by("-send_at")[:50],
         events=events,
         first_seen_at=min(filter(None, [first_event_at, contact.created_at])),
+        stage=LifecycleStage.objects.filter(slug=contact.lifecycle_stage).first(),
         # Traits already shown as profile fields are not repeated.
         other_traits={k: v for k, v in contact.traits.items() if k not in PROFILE_TRAITS},
     )

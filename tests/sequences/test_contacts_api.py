@@ -76,3 +76,23 @@ def test_api_docs_page_uses_local_static_files(client, charlie):
 
     assert "swagger-ui" in html
     assert "https://" not in html.split("<body")[0]  # no CDN in the head
+
+
+def test_a_user_id_holding_a_slash_can_be_looked_up(api_for, charlie, tracker):
+    tracker.post("identify", {"userId": "shop/42", "traits": {"email": "s42@example.com"}})
+
+    response = api_for(charlie).get("/api/v1/contacts/shop/42/")
+
+    assert response.status_code == 200
+    assert response.json()["user_id"] == "shop/42"
+
+
+def test_the_schema_needs_a_role_and_its_page_sends_people_to_login(client, api_for, charlie, db):
+    from django.contrib.auth import get_user_model
+
+    no_role = get_user_model().objects.create_user("norole", password="pw")
+
+    assert client.get("/api/docs/").url.startswith("/login/")
+    assert client.get("/api/schema/").status_code == 401
+    assert api_for(no_role).get("/api/schema/").status_code == 403
+    assert api_for(charlie).get("/api/schema/").status_code == 200

@@ -106,6 +106,7 @@ def test_the_profile_shows_a_fade_the_events_never_recorded(client, charlie, tra
     assert "low</span>" in html.split('id="tier-changes"')[1].split("</ul>")[0]
     assert "(faded)" in html
     assert 'class="sparkline"' in html  # one recorded score is enough: the curve runs on to now
+    assert "<dt>Lifecycle stage</dt><dd>Customer</dd>" in html  # the stage's name, not its slug
 
 
 @pytest.mark.django_db

@@ -42,7 +42,7 @@ run-tests:
 
 # The zero-setup run (make demo) stores on SQLite, where ingest takes the ORM path instead of PostgreSQL's
 # array and COPY statements: the tracking and contacts tests run there too (pytest-django tests SQLite in memory).
-SQLITE_TESTS = tests/sequences/test_tracking_api.py tests/sequences/test_tracking_queue.py tests/sequences/test_bulk_sql.py tests/sequences/test_contacts_api.py tests/sequences/test_scoring_api_and_pages.py
+SQLITE_TESTS = tests/sequences/test_tracking_api.py tests/sequences/test_tracking_hostile_input.py tests/sequences/test_intent_timeline.py tests/sequences/test_tracking_queue.py tests/sequences/test_bulk_sql.py tests/sequences/test_contacts_api.py tests/sequences/test_scoring_api_and_pages.py
 run-tests-sqlite:
 	DATABASE_URL=sqlite:///$(CURDIR)/.run/test-sqlite.sqlite3 CELERY_BROKER_URL=$(TEST_BROKER_URL) $(VENV)/bin/pytest -q $(SQLITE_TESTS)
 

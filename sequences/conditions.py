@@ -16,7 +16,7 @@ Fields are dotted paths into a documented fact context (see FIELDS). Under a pre
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -45,7 +45,11 @@ FIELDS: dict[str, tuple[str, str]] = {
     "contact.email": ("text", "Email address (empty when unknown)"),
     "contact.time_zone": ("text", "IANA time zone"),
     "contact.past_categories": ("list", "Product categories seen in earlier sessions"),
-    "contact.downloads_last_14_days": ("number", "Content downloads in the last 14 days, this one included"),
+    "contact.recent_downloads": (
+        "number",
+        "Content downloads within the repeat-download window (a scoring setting, 14 days by default), this one"
+        " included; counted when a download arrives",
+    ),
     "contact.last_seen_at": ("datetime", "Last activity"),
     "contact.traits.*": ("any", "Any trait the site sent with identify"),
     "product.name": ("text", "The product last viewed or left in the cart"),
@@ -55,6 +59,9 @@ FIELDS: dict[str, tuple[str, str]] = {
     "score.value": ("number", "Intent score 0-100"),
     "score.tier": ("text", "high, medium or low"),
 }
+
+# Fields that were renamed: a rule still using the old name is told the new one rather than "unknown field".
+RENAMED_FIELDS = {"contact.downloads_last_14_days": "contact.recent_downloads"}
 
 COMPARISONS = {"eq", "ne", "gt", "gte", "lt", "lte"}
 OPERATORS = COMPARISONS | {"in", "not_in", "contains", "exists", "within_last"}
@@ -78,6 +85,12 @@ class TraceLine:
     depth: int
     text: str
     result: bool
+    # What the line is, for deciding_facts: a group ("all", "any", "not"), or a comparison's parts as evaluated.
+    group: str = ""
+    field: str = ""
+    op: str = ""
+    value: Any = None
+    actual: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,17 +120,43 @@ def read_json(text: str) -> Any:
         raise ValueError("nested too deeply") from None
 
 
-def validate(rule: Any) -> list[str]:
-    """Every problem with `rule`, each message naming where it is (e.g. `all[1].op`). Empty means valid."""
+@dataclass(frozen=True, slots=True)
+class _Allowed:
+    prefixes: tuple[str, ...] | None
+    context: str
+
+
+def validate(rule: Any, *, prefixes: Collection[str] | None = None, context: str = "here") -> list[str]:
+    """Every problem with `rule`, each message naming where it is (e.g. `all[1].op`). Empty means valid.
+
+    `prefixes` (e.g. "event.", "session.") limits the fields to those its user fills: a rule on a field that is
+    never filled there would be accepted and silently never hold. `context` says where, for the message
+    ("product.price is not known when scoring")."""
     errors: list[str] = []
     count = [0]
-    _validate(rule, "rule", 0, errors, count)
+    allowed = _Allowed(tuple(prefixes) if prefixes is not None else None, context)
+    _validate(rule, "rule", 0, errors, count, allowed)
     if count[0] > MAX_NODES:
         errors.append(f"rule: more than {MAX_NODES} conditions; split it up.")
     return errors
 
 
-def _validate(rule: Any, where: str, depth: int, errors: list[str], count: list[int]) -> None:
+def _listing(prefixes: tuple[str, ...]) -> str:
+    names = [f"{prefix.rstrip('.')}.*" for prefix in prefixes]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
+def _field_problem(field: Any, allowed: _Allowed) -> str | None:
+    if isinstance(field, str) and field in RENAMED_FIELDS:
+        return f"{field} is now called {RENAMED_FIELDS[field]}."
+    if not isinstance(field, str) or not field_known(field):
+        return f"unknown field {field!r}."
+    if allowed.prefixes is not None and not field.startswith(allowed.prefixes):
+        return f"{field} is not known {allowed.context}; use {_listing(allowed.prefixes)}."
+    return None
+
+
+def _validate(rule: Any, where: str, depth: int, errors: list[str], count: list[int], allowed: _Allowed) -> None:
     count[0] += 1
     if depth > MAX_DEPTH:
         errors.append(f"{where}: nested more than {MAX_DEPTH} levels deep.")
@@ -132,21 +171,21 @@ def _validate(rule: Any, where: str, depth: int, errors: list[str], count: list[
             return
         key = groups[0]
         if key == "not":
-            _validate(rule["not"], f"{where}.not", depth + 1, errors, count)
+            _validate(rule["not"], f"{where}.not", depth + 1, errors, count, allowed)
             return
         children = rule[key]
         if not isinstance(children, list):
             errors.append(f"{where}.{key}: must be a list of conditions.")
             return
         for index, child in enumerate(children):
-            _validate(child, f"{where}.{key}[{index}]", depth + 1, errors, count)
+            _validate(child, f"{where}.{key}[{index}]", depth + 1, errors, count, allowed)
         return
     unknown = set(rule) - {"field", "op", "value"}
     if unknown:
         errors.append(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; use field, op and value.")
     field, op = rule.get("field"), rule.get("op")
-    if not isinstance(field, str) or not field_known(field):
-        errors.append(f"{where}.field: unknown field {field!r}.")
+    if problem := _field_problem(field, allowed):
+        errors.append(f"{where}.field: {problem}")
     if not isinstance(op, str) or op not in OPERATORS:
         errors.append(f"{where}.op: unknown operator {op!r}; use one of {', '.join(sorted(OPERATORS))}.")
         return
@@ -216,18 +255,19 @@ def _evaluate(rule: Mapping[str, Any], facts: Mapping[str, Any], now, depth: int
         results = [_evaluate(child, facts, now, depth + 1, trace) for child in rule[key]]
         result = all(results) if key == "all" else any(results)
         label = "all of" if key == "all" else "any of"
-        trace[position] = TraceLine(depth, f"{label} ({sum(results)} of {len(results)} hold)", result)
+        trace[position] = TraceLine(depth, f"{label} ({sum(results)} of {len(results)} hold)", result, group=key)
         return result
     if "not" in rule:
         position = len(trace)
         trace.append(TraceLine(depth, "not", False))
         result = not _evaluate(rule["not"], facts, now, depth + 1, trace)
-        trace[position] = TraceLine(depth, "not", result)
+        trace[position] = TraceLine(depth, "not", result, group="not")
         return result
     field, op, value = rule["field"], rule["op"], rule.get("value", MISSING)
     actual = lookup(facts, field)
     result = _compare(op, actual, value, now)
-    trace.append(TraceLine(depth, f"{field} {_describe(op, value)} (is {_show(actual)})", result))
+    text = f"{field} {_describe(op, value)} (is {_show(actual)})"
+    trace.append(TraceLine(depth, text, result, field=field, op=op, value=value, actual=actual))
     return result
 
 

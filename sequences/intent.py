@@ -116,7 +116,7 @@ def update_intent(*, contacts: dict[int, Contact], events: Iterable[NewEvent]) -
     session_ids = {e.session_id for items in by_contact.values() for e in items}
     summaries = session_summaries(list(by_contact), list(session_ids))
     download_names = [name for name, action in settings.event_actions.items() if action == "content_downloaded"]
-    download_counts = _recent_downloads(by_contact, download_names)
+    download_counts = _recent_downloads(by_contact, download_names, config.repeat_download_days)
 
     folded: dict[tuple[int, str], SessionFacts] = {}  # each touched session's facts after this batch
     history: list[ScoreHistory] = []
@@ -179,16 +179,19 @@ def update_intent(*, contacts: dict[int, Contact], events: Iterable[NewEvent]) -
     return IntentUpdate(found, orders)
 
 
-def _recent_downloads(by_contact: dict[int, list[NewEvent]], names: list[str]) -> dict[int, int]:
-    with_download = {
-        cid: max(e.occurred_at for e in items)
-        for cid, items in by_contact.items()
-        if any(e.name in names for e in items)
-    }
-    if not with_download:
-        return {}
-    since = min(with_download.values()) - timedelta(days=14)
-    return track_event_counts(list(with_download), names, since)
+def _recent_downloads(by_contact: dict[int, list[NewEvent]], names: list[str], days: int) -> dict[int, int]:
+    """Each contact's content downloads in the `days` up to its latest event here, those events included (they are
+    stored by now), in one query. Only contacts with a download among these events are counted: a repeat
+    download is about a download arriving, and counting every scored contact would cost every batch a scan of
+    their history."""
+    window = timedelta(days=days)
+    wanted = set(names)
+    windows = {}
+    for contact_id, items in by_contact.items():
+        if any(e.name in wanted for e in items):
+            until = max(e.occurred_at for e in items)
+            windows[contact_id] = (until - window, until)
+    return track_event_counts(windows, names) if windows else {}
 
 
 def _score(
@@ -198,7 +201,7 @@ def _score(
     action: str | None,
     config: ScoringConfig,
     model_version: int,
-    downloads: int,
+    recent_downloads: int,
 ) -> ScoreHistory | None:
     """Score the contact as of its latest event and keep the facts, so the score can be explained later; the
     history row if the score or tier changed. (Three batches in four left both as they were in bench/ingest.py's
@@ -214,7 +217,7 @@ def _score(
         session_last_event_at=session.last_event_at,
         lifecycle_stage=contact.lifecycle_stage,
         past_categories=session.prior_categories,
-        downloads_last_14_days=downloads,
+        recent_downloads=recent_downloads,
         event_name=event.name,
         event_action=action or "",
         event_properties=event.properties,

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from sequences import conditions
+from sequences.condition_reasons import deciding_facts
 from sequences.scoring_config import FACTOR_LABELS, ScoringConfig
 
 HIGH, MEDIUM, LOW = "high", "medium", "low"
@@ -32,7 +33,7 @@ class ScoringFacts:
     session_last_event_at: datetime | None = None
     lifecycle_stage: str = ""
     past_categories: frozenset[str] = frozenset()
-    downloads_last_14_days: int = 0
+    recent_downloads: int = 0  # content downloads within the config's repeat_download_days, this one included
     event_name: str = ""
     event_action: str = ""
     event_properties: Mapping[str, Any] = field(default_factory=dict)
@@ -61,7 +62,7 @@ class ScoringFacts:
                 **self.contact,
                 "lifecycle_stage": self.lifecycle_stage,
                 "past_categories": sorted(self.past_categories),
-                "downloads_last_14_days": self.downloads_last_14_days,
+                "recent_downloads": self.recent_downloads,
             },
         }
 
@@ -77,7 +78,7 @@ class ScoringFacts:
             "session_last_event_at": self.session_last_event_at.isoformat() if self.session_last_event_at else None,
             "lifecycle_stage": self.lifecycle_stage,
             "past_categories": sorted(self.past_categories),
-            "downloads_last_14_days": self.downloads_last_14_days,
+            "recent_downloads": self.recent_downloads,
             "event_name": self.event_name,
             "event_action": self.event_action,
             "event_properties": dict(self.event_properties),
@@ -97,7 +98,8 @@ class ScoringFacts:
             session_last_event_at=datetime.fromisoformat(last) if last else None,
             lifecycle_stage=data.get("lifecycle_stage", ""),
             past_categories=frozenset(data.get("past_categories", ())),
-            downloads_last_14_days=int(data.get("downloads_last_14_days", 0)),
+            # Facts stored before the window was a setting call the count by its old name.
+            recent_downloads=int(data.get("recent_downloads", data.get("downloads_last_14_days", 0))),
             event_name=data.get("event_name", ""),
             event_action=data.get("event_action", ""),
             event_properties=data.get("event_properties", {}),
@@ -207,15 +209,22 @@ def score_intent(facts: ScoringFacts, config: ScoringConfig, *, now: datetime) -
 
     context = facts.as_context(config)
     for rule in config.context_rules:
+        # The quick verdict for every rule; the traced one, to say why, only for the few that hold.
         if not conditions.holds(rule.condition, context, now=now):
             continue
+        why = ", ".join(deciding_facts(conditions.evaluate(rule.condition, context, now=now)))
+        because = f": {why}" if why else ""
         if rule.adjust:
             change = max(-total, min(100 - total, rule.adjust))
             total += change
-            lines.append(ScoreLine(f"Context: {rule.name}", None, None, round(change, 2), f"{rule.adjust:+g} points"))
+            lines.append(
+                ScoreLine(f"Context: {rule.name}", None, None, round(change, 2), f"{rule.adjust:+g} points{because}")
+            )
         if rule.cap is not None and total > rule.cap:
             lines.append(
-                ScoreLine(f"Context: {rule.name}", None, None, round(rule.cap - total, 2), f"capped at {rule.cap:g}")
+                ScoreLine(
+                    f"Context: {rule.name}", None, None, round(rule.cap - total, 2), f"capped at {rule.cap:g}{because}"
+                )
             )
             total = rule.cap
 

@@ -34,6 +34,11 @@ ACTIONS = (
     "checkout_started",
     "order_completed",
 )
+# The facts a context rule can read: those ScoringFacts.as_context fills. A rule on product.* or trigger.* would
+# be accepted and never hold, so parse_config refuses it and the rule builder does not offer it.
+SCORING_FIELD_PREFIXES = ("event.", "session.", "contact.")
+DEFAULT_REPEAT_DOWNLOAD_DAYS = 14
+MAX_REPEAT_DOWNLOAD_DAYS = 365
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +65,8 @@ class ScoringConfig:
     high_threshold: float
     medium_threshold: float
     half_life_hours: float  # intent fades: the score halves every this many hours after the session's last event
+    # contact.recent_downloads counts the content downloads of this many days up to the event being scored
+    repeat_download_days: int = DEFAULT_REPEAT_DOWNLOAD_DAYS
     context_rules: tuple[ContextRule, ...] = field(default_factory=tuple)
 
 
@@ -94,6 +101,7 @@ DEFAULT_CONFIG_JSON: dict[str, Any] = {
     "high_threshold": 75,
     "medium_threshold": 50,
     "half_life_hours": 24,
+    "repeat_download_days": DEFAULT_REPEAT_DOWNLOAD_DAYS,
     "context_rules": [
         {
             "name": "Blog download by a mid-funnel contact is low intent",
@@ -107,11 +115,11 @@ DEFAULT_CONFIG_JSON: dict[str, Any] = {
             "cap": 45,
         },
         {
-            "name": "Repeat download within 14 days signals higher intent",
+            "name": "Repeat download signals higher intent",
             "condition": {
                 "all": [
                     {"field": "event.action", "op": "eq", "value": "content_downloaded"},
-                    {"field": "contact.downloads_last_14_days", "op": "gte", "value": 2},
+                    {"field": "contact.recent_downloads", "op": "gte", "value": 2},
                 ]
             },
             "adjust": 10,
@@ -204,6 +212,11 @@ def parse_config(data: Any) -> ScoringConfig:
     if not _number(half_life) or half_life <= 0:
         errors.append("half_life_hours: must be a number of hours above 0.")
         half_life = 24
+    # Absent in configurations saved before it was a setting: they counted 14 days.
+    repeat_days = data.get("repeat_download_days", DEFAULT_REPEAT_DOWNLOAD_DAYS)
+    if not _number(repeat_days) or repeat_days != int(repeat_days) or not 1 <= repeat_days <= MAX_REPEAT_DOWNLOAD_DAYS:
+        errors.append(f"repeat_download_days: must be a whole number of days from 1 to {MAX_REPEAT_DOWNLOAD_DAYS}.")
+        repeat_days = DEFAULT_REPEAT_DOWNLOAD_DAYS
     rules = []
     rules_data = data.get("context_rules", [])
     if not isinstance(rules_data, list):
@@ -217,7 +230,8 @@ def parse_config(data: Any) -> ScoringConfig:
         name = rule.get("name")
         if not isinstance(name, str) or not name.strip():
             errors.append(f"{where}.name: give the rule a name.")
-        errors.extend(f"{where}.condition: {problem}" for problem in conditions.validate(rule.get("condition")))
+        problems = conditions.validate(rule.get("condition"), prefixes=SCORING_FIELD_PREFIXES, context="when scoring")
+        errors.extend(f"{where}.condition: {problem}" for problem in problems)
         adjust, cap = rule.get("adjust", 0), rule.get("cap")
         if not _number(adjust) or not -100 <= adjust <= 100:
             errors.append(f"{where}.adjust: must be a number of points from -100 to 100.")
@@ -241,6 +255,7 @@ def parse_config(data: Any) -> ScoringConfig:
         high_threshold=scalars["high_threshold"],
         medium_threshold=scalars["medium_threshold"],
         half_life_hours=float(half_life),
+        repeat_download_days=int(repeat_days),
         context_rules=tuple(rules),
     )
     if errors:

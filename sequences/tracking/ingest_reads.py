@@ -8,14 +8,14 @@ databases (SQLite in the zero-setup run) use the ORM.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections import Counter
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 
 import msgspec
 from django.db import connection, models
-from django.db.models import Count
 from django.db.models.base import ModelState
 
 from sequences.models import (
@@ -203,20 +203,28 @@ def intent_settings() -> IntentSettings | None:
     return IntentSettings(_instance(TriggerSettings, attnames, json_positions, row[3:]), tuple(row[:3]))
 
 
-def track_event_counts(contact_ids: list[int], names: list[str], since: datetime) -> dict[int, int]:
-    """How many track events named one of `names` each contact has had since `since`."""
+def track_event_counts(windows: Mapping[int, tuple[datetime, datetime]], names: list[str]) -> dict[int, int]:
+    """How many track events named one of `names` each contact has had within its own (since, until) window, both
+    ends included; contacts with none are left out. One statement however many contacts: each contact's window
+    is its own, so one contact's old events never count because another contact's window reaches back further."""
+    if not windows:
+        return {}
     if connection.vendor != "postgresql":
-        rows = (
-            Event.objects.filter(contact_id__in=contact_ids, type="track", name__in=names, occurred_at__gte=since)
-            .values("contact_id")
-            .annotate(n=Count("id"))
-        )
-        return {row["contact_id"]: row["n"] for row in rows}
+        # One query over the widest window, each row kept if within its contact's own (zero-setup runs only).
+        earliest, latest = min(w[0] for w in windows.values()), max(w[1] for w in windows.values())
+        rows = Event.objects.filter(
+            contact_id__in=list(windows), type="track", name__in=names, occurred_at__range=(earliest, latest)
+        ).values_list("contact_id", "occurred_at")
+        counts = Counter(cid for cid, at in rows if windows[cid][0] <= at <= windows[cid][1])
+        return dict(counts)
+    contact_ids = list(windows)
     with _cursor() as cursor:
         cursor.execute(
-            "SELECT contact_id, count(*) FROM sequences_event WHERE contact_id = ANY(%b::bigint[])"
-            " AND type = 'track' AND name = ANY(%b::varchar[]) AND occurred_at >= %s GROUP BY contact_id",
-            [contact_ids, names, since],
+            "SELECT w.contact_id, count(*) FROM unnest(%b::bigint[], %b::timestamptz[], %b::timestamptz[])"
+            " AS w (contact_id, since, until) JOIN sequences_event e ON e.contact_id = w.contact_id"
+            " AND e.occurred_at >= w.since AND e.occurred_at <= w.until"
+            " WHERE e.type = 'track' AND e.name = ANY(%b::varchar[]) GROUP BY w.contact_id",
+            [contact_ids, [windows[c][0] for c in contact_ids], [windows[c][1] for c in contact_ids], names],
         )
         return dict(cursor.fetchall())
 

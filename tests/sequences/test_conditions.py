@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sequences.condition_reasons import deciding_facts
 from sequences.conditions import FIELDS, OPERATORS, evaluate, holds, validate
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -85,6 +86,66 @@ def test_validator_names_the_problem_and_where(rule, message):
     assert any(message in error for error in validate(rule)), validate(rule)
 
 
+def test_a_user_of_the_language_can_limit_the_fields_to_those_it_fills():
+    rule = {"any": [{"field": "product.price", "op": "gt", "value": 0}, {"field": "event.name", "op": "exists"}]}
+
+    assert validate(rule) == []  # by default every field is allowed, as segments and copy variants need
+    assert validate(rule, prefixes=("event.", "session."), context="when scoring") == [
+        "rule.any[0].field: product.price is not known when scoring; use event.* or session.*."
+    ]
+
+
+def test_a_renamed_field_is_named_in_the_message():
+    assert validate({"field": "contact.downloads_last_14_days", "op": "gte", "value": 2}) == [
+        "rule.field: contact.downloads_last_14_days is now called contact.recent_downloads."
+    ]
+
+
+@pytest.mark.parametrize(
+    ("rule", "facts"),
+    [
+        (
+            {"all": [{"field": "session.duration_seconds", "op": "gt", "value": 300}]},
+            ["session.duration_seconds = 400 (> 300)"],
+        ),
+        (
+            {
+                "any": [
+                    {"field": "session.converted", "op": "eq", "value": True},
+                    {"field": "contact.lifecycle_stage", "op": "in", "value": ["mql", "sql"]},
+                ]
+            },
+            ["contact.lifecycle_stage = mql (one of mql, sql)"],
+        ),
+        (
+            {"not": {"field": "event.properties.category", "op": "contains", "value": "toys"}},
+            ["event.properties.category = Electronics (not contains toys)"],
+        ),
+        (
+            {"field": "contact.last_seen_at", "op": "within_last", "value": {"amount": 3, "unit": "hours"}},
+            ["contact.last_seen_at = 2026-11-29T10:00+00:00 (within the last 3 hours)"],
+        ),
+        ({"field": "contact.traits.company", "op": "exists", "value": False}, ["contact.traits.company is missing"]),
+        (
+            {"field": "session.categories", "op": "contains", "value": "books"},
+            ["session.categories = [electronics, books] (contains books)"],
+        ),
+        ({"all": []}, []),
+    ],
+)
+def test_deciding_facts_name_what_made_a_rule_hold(rule, facts):
+    verdict = evaluate(rule, FACTS, now=NOW)
+
+    assert verdict.result is True
+    assert deciding_facts(verdict) == facts
+
+
+def test_deciding_facts_of_a_long_rule_stay_short():
+    rule = {"all": [{"field": "session.duration_seconds", "op": "gt", "value": n} for n in range(10)]}
+
+    assert deciding_facts(evaluate(rule, FACTS), limit=3)[-1] == "7 more"
+
+
 FIELD_NAMES = [name.replace(".*", ".anything") for name in FIELDS]
 values = st.one_of(
     st.none(),
@@ -149,3 +210,11 @@ def test_not_inverts_any_valid_rule(rule, facts):
 def test_the_quick_verdict_agrees_with_the_traced_one(rule, facts):
     if validate(rule) == []:
         assert holds(rule, facts, now=NOW) is evaluate(rule, facts, now=NOW).result
+
+
+@given(rule=rules, facts=fact_contexts)
+def test_every_rule_that_holds_can_say_why(rule, facts):
+    if validate(rule) == []:
+        verdict = evaluate(rule, facts, now=NOW)
+        reasons = deciding_facts(verdict)
+        assert all(isinstance(reason, str) and reason for reason in reasons)

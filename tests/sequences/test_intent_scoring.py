@@ -8,8 +8,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sequences.conditions import FIELDS, MISSING, lookup
 from sequences.intent_scoring import ScoringFacts, factor_sub_scores, score_intent
-from sequences.scoring_config import ACTIONS, DEFAULT_CONFIG_JSON, ConfigError, default_config, parse_config
+from sequences.scoring_config import (
+    ACTIONS,
+    DEFAULT_CONFIG_JSON,
+    SCORING_FIELD_PREFIXES,
+    ConfigError,
+    default_config,
+    parse_config,
+)
 
 NOW = datetime(2026, 11, 29, 15, 15, tzinfo=UTC)
 CONFIG = default_config()
@@ -92,13 +100,113 @@ def test_a_blog_download_by_a_mid_funnel_contact_counts_as_low_intent():
     assert any(line.factor.startswith("Context: Blog download") for line in result.lines)
 
 
-def test_a_repeat_download_within_14_days_counts_higher():
-    once = score(actions=frozenset({"content_downloaded"}), event_action="content_downloaded", downloads_last_14_days=1)
-    again = score(
-        actions=frozenset({"content_downloaded"}), event_action="content_downloaded", downloads_last_14_days=2
-    )
+def test_a_repeat_download_counts_higher_and_the_explanation_says_why():
+    once = score(actions=frozenset({"content_downloaded"}), event_action="content_downloaded", recent_downloads=1)
+    again = score(actions=frozenset({"content_downloaded"}), event_action="content_downloaded", recent_downloads=3)
 
     assert again.value == pytest.approx(once.value + 10, abs=0.05)
+    assert again.lines[-1].factor == "Context: Repeat download signals higher intent"
+    assert again.lines[-1].reason == (
+        "+10 points: event.action = content_downloaded, contact.recent_downloads = 3 (≥ 2)"
+    )
+
+
+def test_a_cap_says_which_facts_made_it_apply():
+    result = score(
+        lifecycle_stage="sql",
+        session_duration_seconds=400,
+        actions=frozenset({"content_downloaded"}),
+        event_action="content_downloaded",
+        event_properties={"content_type": "blog"},
+    )
+
+    assert result.lines[-1].reason == (
+        "capped at 45: event.action = content_downloaded, event.properties.content_type = blog,"
+        " contact.lifecycle_stage = sql (one of mql, sql, opportunity)"
+    )
+    assert sum(line.contribution for line in result.lines) == pytest.approx(result.value, abs=0.05)
+
+
+def test_a_rule_on_a_missing_or_negated_fact_names_it():
+    data = copy.deepcopy(DEFAULT_CONFIG_JSON)
+    data["context_rules"] = [
+        {
+            "name": "Not yet a customer, no email",
+            "condition": {
+                "any": [
+                    {"field": "contact.email", "op": "exists", "value": False},
+                    {"field": "session.converted", "op": "eq", "value": True},
+                ]
+            },
+            "adjust": -5,
+        },
+        {
+            "name": "Not a blog",
+            "condition": {"not": {"field": "event.properties.content_type", "op": "eq", "value": "blog"}},
+            "adjust": 5,
+        },
+    ]
+    facts = replace(SHOPPER, event_properties={"content_type": "guide"}, session_duration_seconds=120)
+
+    lines = score_intent(facts, parse_config(data), now=NOW).lines
+
+    assert [line.reason for line in lines[-2:]] == [
+        "-5 points: contact.email is missing",
+        "+5 points: event.properties.content_type = guide (not = blog)",
+    ]
+
+
+def test_the_repeat_download_window_is_a_setting_of_whole_days():
+    data = copy.deepcopy(DEFAULT_CONFIG_JSON)
+    assert parse_config(data).repeat_download_days == 14
+    data["repeat_download_days"] = 30
+    assert parse_config(data).repeat_download_days == 30
+    del data["repeat_download_days"]  # saved before it was a setting: the 14 days it always was
+    assert parse_config(data).repeat_download_days == 14
+
+    for wrong in (0, 2.5, 366, "14", None, True):
+        data["repeat_download_days"] = wrong
+        with pytest.raises(ConfigError) as error:
+            parse_config(data)
+        assert error.value.errors == ["repeat_download_days: must be a whole number of days from 1 to 365."]
+
+
+def test_facts_stored_under_the_old_name_are_still_read():
+    stored = {**replace(SHOPPER, recent_downloads=0).to_json(), "downloads_last_14_days": 4}
+    del stored["recent_downloads"]
+
+    assert ScoringFacts.from_json(stored).recent_downloads == 4
+
+
+def test_context_rules_may_only_read_the_facts_scoring_fills():
+    data = copy.deepcopy(DEFAULT_CONFIG_JSON)
+    data["context_rules"] = [
+        {"name": "Pricey", "condition": {"field": "product.price", "op": "gt", "value": 0}, "adjust": 50},
+        {
+            "name": "Old name",
+            "condition": {"all": [{"field": "contact.downloads_last_14_days", "op": "gte", "value": 2}]},
+            "adjust": 5,
+        },
+    ]
+
+    with pytest.raises(ConfigError) as error:
+        parse_config(data)
+
+    assert error.value.errors == [
+        "context_rules[0].condition: rule.field: product.price is not known when scoring;"
+        " use event.*, session.* or contact.*.",
+        "context_rules[1].condition: rule.all[0].field: contact.downloads_last_14_days is now called"
+        " contact.recent_downloads.",
+    ]
+
+
+def test_every_field_a_context_rule_may_use_is_filled_by_scoring():
+    facts = replace(SHOPPER, contact={"email": "a@example.com", "time_zone": "UTC", "traits": {}, "last_seen_at": NOW})
+    context = facts.as_context(CONFIG)
+    allowed = [name for name in FIELDS if name.startswith(SCORING_FIELD_PREFIXES) and not name.endswith(".*")]
+
+    assert allowed
+    assert [name for name in allowed if lookup(context, name) is MISSING] == []
 
 
 def test_a_category_seen_in_earlier_sessions_is_more_relevant():
@@ -108,18 +216,27 @@ def test_a_category_seen_in_earlier_sessions_is_more_relevant():
     assert returning["category_relevance"][0] == new[0] + 10
 
 
-@pytest.mark.parametrize(
-    "weights",
-    [{"time_spent": 30, "action_depth": 25, "category_relevance": 25, "lifecycle_stage": 25}, {"time_spent": 100}],
-)
+FACTOR_NAMES = ["time_spent", "action_depth", "category_relevance", "lifecycle_stage"]
+percentages = st.one_of(st.integers(0, 100), st.floats(0, 100, allow_nan=False, allow_infinity=False))
+
+
+@given(weights=st.lists(percentages, min_size=4, max_size=4).filter(lambda w: abs(sum(w) - 100) > 1e-6))
 def test_weights_that_do_not_total_100_are_rejected(weights):
     data = copy.deepcopy(DEFAULT_CONFIG_JSON)
-    data["weights"] = weights
+    data["weights"] = dict(zip(FACTOR_NAMES, weights, strict=True))
 
     with pytest.raises(ConfigError) as error:
         parse_config(data)
 
-    assert any(message.startswith("weights:") for message in error.value.errors)
+    assert error.value.errors == [f"weights: must total 100%, not {sum(weights):g}%."]
+
+
+@given(weights=st.lists(st.integers(0, 100), min_size=3, max_size=3).filter(lambda w: sum(w) <= 100))
+def test_weights_that_total_100_are_accepted(weights):
+    data = copy.deepcopy(DEFAULT_CONFIG_JSON)
+    data["weights"] = dict(zip(FACTOR_NAMES, [*weights, 100 - sum(weights)], strict=True))
+
+    assert sum(parse_config(data).weights.values()) == 100
 
 
 def test_config_errors_name_every_problem():
@@ -145,7 +262,7 @@ facts_strategy = st.builds(
     categories=st.lists(st.sampled_from(["electronics", "books", "toys", "blog"]), max_size=2).map(tuple),
     lifecycle_stage=st.sampled_from(["", "lead", "mql", "customer", "unknown"]),
     past_categories=st.frozensets(st.sampled_from(["electronics", "books"])),
-    downloads_last_14_days=st.integers(0, 5),
+    recent_downloads=st.integers(0, 5),
     event_action=st.sampled_from(["", *ACTIONS]),
     event_properties=st.fixed_dictionaries({"content_type": st.sampled_from(["blog", "guide"])}),
     session_last_event_at=st.just(NOW)
@@ -197,7 +314,7 @@ def test_any_weights_totalling_100_give_a_score_within_range(facts, weights):
     data = copy.deepcopy(DEFAULT_CONFIG_JSON)
     data["weights"] = dict(
         zip(
-            ["time_spent", "action_depth", "category_relevance", "lifecycle_stage"],
+            FACTOR_NAMES,
             [*weights, 100 - sum(weights)],
             strict=True,
         )
@@ -208,7 +325,7 @@ def test_any_weights_totalling_100_give_a_score_within_range(facts, weights):
 
 def test_facts_survive_a_json_round_trip():
     facts = replace(
-        SHOPPER, actions=frozenset({"cart_viewed"}), past_categories=frozenset({"books"}), downloads_last_14_days=2
+        SHOPPER, actions=frozenset({"cart_viewed"}), past_categories=frozenset({"books"}), recent_downloads=2
     )
 
     assert ScoringFacts.from_json(facts.to_json()) == facts

@@ -10,7 +10,16 @@ from typing import Any
 from django import forms
 
 from sequences import conditions
-from sequences.scoring_config import ACTIONS, FACTOR_LABELS, FACTORS, ConfigError, parse_config
+from sequences.scoring_config import (
+    ACTIONS,
+    DEFAULT_REPEAT_DOWNLOAD_DAYS,
+    FACTOR_LABELS,
+    FACTORS,
+    MAX_REPEAT_DOWNLOAD_DAYS,
+    SCORING_FIELD_PREFIXES,
+    ConfigError,
+    parse_config,
+)
 
 PAIRS_HELP = "Pairs of seconds=score, e.g. 0=0, 60=10, 300=75. Between two pairs the score rises in a straight line."
 
@@ -105,6 +114,13 @@ class ScoringModelForm(forms.Form):
     default_category = _percent("Any other category")
     past_category_bonus = _percent("Bonus when seen in earlier sessions")
     unknown_stage = _percent("Stage unknown")
+    repeat_download_days = forms.IntegerField(
+        label="Repeat-download window (days)",
+        min_value=1,
+        max_value=MAX_REPEAT_DOWNLOAD_DAYS,
+        help_text="contact.recent_downloads in a rule counts the content downloads of this many days, the new one"
+        " included.",
+    )
     context_rules = forms.CharField(widget=forms.HiddenInput, required=False)
 
     def __init__(self, *args, stages: list[tuple[str, str]] = (), **kwargs):
@@ -131,6 +147,7 @@ class ScoringModelForm(forms.Form):
             session_time=_format_pairs(config.get("session_time", [])),
             product_dwell=_format_pairs(config.get("product_dwell", [])),
             categories=_format_table(config.get("categories", {})),
+            repeat_download_days=config.get("repeat_download_days", DEFAULT_REPEAT_DOWNLOAD_DAYS),
             context_rules=json.dumps(config.get("context_rules", [])),
         )
         initial.update({f"weight_{f}": config.get("weights", {}).get(f) for f in FACTORS})
@@ -177,6 +194,7 @@ class ScoringModelForm(forms.Form):
                 "high_threshold": data["high_threshold"],
                 "medium_threshold": data["medium_threshold"],
                 "half_life_hours": data["half_life_hours"],
+                "repeat_download_days": data["repeat_download_days"],
                 "context_rules": data["context_rules"],
             }
         )
@@ -189,33 +207,92 @@ class ScoringModelForm(forms.Form):
             self.parsed = parse_config(self.config())
         except ConfigError as error:
             for message in error.errors:
-                self.add_error(_field_for(message), humanize(message))
+                field, text = form_error(message, self.cleaned_data.get("context_rules") or [])
+                self.add_error(field if field in self.fields else None, text)
         return cleaned
 
-
-def humanize(message: str) -> str:
-    """Configuration paths in a marketer's words: "context_rules[2].name: …" -> "Context rule 3, name: …"."""
-    message = re.sub(r"context_rules\[(\d+)\]\.?", lambda m: f"Context rule {int(m.group(1)) + 1}, ", message)
-    message = message.replace("condition: rule.", "condition ").replace("condition: rule:", "condition:")
-    message = message.replace("weights: ", "Weights ").replace("`", "").replace(", :", ":")
-    return message[0].upper() + message[1:] if message else message
+    @property
+    def rule_fields(self) -> list[dict[str, str]]:
+        """The fields a context rule can use: only those scoring fills (parse_config refuses the others)."""
+        return rule_fields(SCORING_FIELD_PREFIXES)
 
 
-def _field_for(message: str) -> str | None:
-    """Show a configuration error next to the field it is about."""
-    head = message.split(":", 1)[0].split(".", 1)[0].split("[", 1)[0]
-    if head == "weights":
-        return None  # about the total: shown above the weights
-    if head in ("session_time", "product_dwell", "categories", "context_rules", "half_life_hours", "default_category"):
-        return head
-    if head == "Tiers":
-        return "medium_threshold"
-    return None
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
-def rule_fields() -> list[dict[str, str]]:
-    """The condition language's fields and operators, for the rule builder widget."""
-    return [{"name": name, "type": kind, "help": text} for name, (kind, text) in conditions.FIELDS.items()]
+# Configuration keys whose errors belong next to the form field of the same name.
+_SAME_NAME = {
+    "default_category",
+    "past_category_bonus",
+    "unknown_stage",
+    "high_threshold",
+    "medium_threshold",
+    "half_life_hours",
+    "repeat_download_days",
+    "session_time",
+    "product_dwell",
+    "categories",
+}
+
+
+def form_error(message: str, rules: list) -> tuple[str | None, str]:
+    """A parse_config message as the form says it: (the form field it belongs next to, or None for the top of the
+    form; the text in the form's own words). parse_config names configuration keys ("session_time[2]: …",
+    "categories.electronics: …"), which the API shows as they are; a marketer sees the field's label instead."""
+    path, _, text = message.partition(": ")
+    key, _, rest = path.partition(".")
+    if key == "weights":
+        if rest:
+            return f"weight_{rest}", _capital(text)
+        # About the total: shown above the weights.
+        return None, f"Weights {text}" if text.startswith("must") else f"Weights: {text}"
+    if key == "Tiers":
+        return "medium_threshold", _capital(text)
+    if key in ("categories", "lifecycle", "action_depth") and rest:
+        field = {"categories": "categories", "lifecycle": f"stage_{rest}", "action_depth": f"depth_{rest}"}[key]
+        # One textarea holds every category, so its message names the category; the others have a field each.
+        return field, f"{rest}: {text}" if key == "categories" else _capital(text)
+    if key.startswith("context_rules"):
+        return "context_rules", _rule_error(key, rest, text, rules)
+    pair = re.fullmatch(r"(session_time|product_dwell)\[(\d+)\]", key)
+    if pair:
+        return pair.group(1), f"Pair {int(pair.group(2)) + 1}: {text}"
+    if key in _SAME_NAME:
+        return key, _capital(text)
+    return None, _capital(message)
+
+
+_RULE_PARTS = {"name": "name", "adjust": "points to add", "cap": "cap"}
+
+
+def _rule_error(key: str, part: str, text: str, rules: list) -> str:
+    """ "context_rules[1].condition: rule.all[0].field: …" -> "Rule 2 (its name), condition 1: …": conditions
+    numbered as the rule builder lists them (a "none of" group's `not` is not a level of its own)."""
+    index = re.search(r"\[(\d+)\]", key)
+    if index is None:
+        return _capital(text)
+    number = int(index.group(1))
+    name = rules[number].get("name") if number < len(rules) and isinstance(rules[number], dict) else None
+    where = f"Rule {number + 1}" + (f" ({name.strip()})" if isinstance(name, str) and name.strip() else "")
+    text = text.replace("set `adjust` or `cap`", "add points or cap the score").replace("`", "")
+    if part == "condition":
+        inner, sep, detail = text.partition(": ")
+        if sep and inner.startswith("rule"):
+            steps = [str(int(n) + 1) for n in re.findall(r"\[(\d+)\]", inner)]
+            return f"{where}, condition{' ' + '.'.join(steps) if steps else ''}: {detail}"
+    if part in _RULE_PARTS:
+        return f"{where}, {_RULE_PARTS[part]}: {text}"
+    return f"{where}: {text}"
+
+
+def rule_fields(prefixes: tuple[str, ...] | None = None) -> list[dict[str, str]]:
+    """The condition language's fields for the rule builder widget; only those starting with `prefixes` if given."""
+    return [
+        {"name": name, "type": kind, "help": text}
+        for name, (kind, text) in conditions.FIELDS.items()
+        if prefixes is None or name.startswith(prefixes)
+    ]
 
 
 class TriggerSettingsForm(forms.Form):

@@ -2,7 +2,9 @@
 
 import copy
 import json
+import re
 from datetime import timedelta
+from html.parser import HTMLParser
 
 import pytest
 from django.utils import timezone
@@ -238,3 +240,113 @@ def test_contacts_list_shows_current_intent(client, charlie, scored_contacts):
     html = client.get("/contacts/").content.decode()
 
     assert 'class="tier high"' in html
+
+
+class FieldErrors(HTMLParser):
+    """The scoring page's form fields (templates/field.html) as the marketer sees them: label -> error texts."""
+
+    def __init__(self, html: str):
+        super().__init__()
+        self.errors: dict[str, list[str]] = {}
+        self._label: str | None = None
+        self._reading: str | None = None  # "label" or "error" while inside one
+        self._text = ""
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        classes = (dict(attrs).get("class") or "").split()
+        if tag == "div" and "field" in classes:
+            self._label = None
+        elif tag == "label" or (tag == "small" and "error" in classes):
+            self._reading, self._text = ("label" if tag == "label" else "error"), ""
+
+    def handle_endtag(self, tag):
+        if tag in ("label", "small") and self._reading:
+            if self._reading == "label":
+                self._label = self._text.strip()
+            elif self._label:
+                self.errors.setdefault(self._label, []).append(self._text.strip())
+            self._reading = None
+
+    def handle_data(self, data):
+        if self._reading:
+            self._text += data
+
+
+def test_configuration_errors_are_shown_next_to_their_field_in_the_forms_words(client, bob, stages):
+    client.force_login(bob)
+
+    response = client.post(
+        "/scoring/",
+        form_data(session_time="0=0, 60=10, 120=5", categories="electronics = 150\nbooks = 50", high_threshold=40),
+    )
+
+    html = response.content.decode()
+    assert FieldErrors(html).errors == {
+        "Session duration": ["Scores must not fall as time grows (60s → 10, 120s → 5)."],
+        "Categories": ["electronics: score must be a number from 0 to 100."],
+        "Medium intent from": ["The medium threshold must be below the high threshold."],
+    }
+    assert 'class="errors" role="alert"' not in html  # nothing left over for the top of the form
+    assert ScoringModel.objects.count() == 1
+
+
+def test_the_what_if_panel_lists_errors_under_the_fields_labels(client, charlie, stages):
+    client.force_login(charlie)
+
+    html = client.post("/scoring/what-if/", form_data(session_time="0=0, 60=10, 120=5")).content.decode()
+
+    assert "<li>Session duration: Scores must not fall as time grows (60s → 10, 120s → 5).</li>" in html
+
+
+def test_a_context_rule_on_a_fact_scoring_never_fills_is_refused_by_name(client, api_for, bob, stages):
+    rules = [
+        *DEFAULT_CONFIG_JSON["context_rules"],
+        {"name": "Pricey", "condition": {"all": [{"field": "product.price", "op": "gt", "value": 0}]}, "adjust": 50},
+    ]
+    client.force_login(bob)
+
+    page = client.post("/scoring/", form_data(context_rules=json.dumps(rules))).content.decode()
+    api = api_for(bob).post(
+        "/api/v1/scoring-models/", {"config": {**DEFAULT_CONFIG_JSON, "context_rules": rules}}, format="json"
+    )
+
+    assert (
+        "Rule 3 (Pricey), condition 1: product.price is not known when scoring; use event.*, session.* or contact.*."
+    ) in page
+    assert api.status_code == 400
+    assert api.json()["config"] == [
+        "context_rules[2].condition: rule.all[0].field: product.price is not known when scoring;"
+        " use event.*, session.* or contact.*."
+    ]
+    assert ScoringModel.objects.count() == 1
+
+
+def test_the_rule_builder_offers_only_the_facts_scoring_fills(client, charlie, stages):
+    client.force_login(charlie)
+
+    html = client.get("/scoring/").content.decode()
+
+    offered = json.loads(re.search(r'<script id="rule-fields" type="application/json">(.*?)</script>', html).group(1))
+    names = [field["name"] for field in offered]
+    assert "contact.recent_downloads" in names
+    assert "session.duration_seconds" in names
+    assert "event.properties.*" in names
+    assert [name for name in names if not name.startswith(("event.", "session.", "contact."))] == []
+
+
+def test_the_repeat_download_window_is_set_on_the_page_and_through_the_api(client, api_for, bob, stages):
+    client.force_login(bob)
+
+    assert client.post("/scoring/", form_data(repeat_download_days=30)).status_code == 302
+    refused = client.post("/scoring/", form_data(repeat_download_days=0)).content.decode()
+    api = api_for(bob).post(
+        "/api/v1/scoring-models/", {"config": {**DEFAULT_CONFIG_JSON, "repeat_download_days": 1000}}, format="json"
+    )
+
+    assert ScoringModel.objects.active().config["repeat_download_days"] == 30
+    assert FieldErrors(refused).errors["Repeat-download window (days)"] == [
+        "Ensure this value is greater than or equal to 1."
+    ]
+    assert api.json()["config"] == ["repeat_download_days: must be a whole number of days from 1 to 365."]
+    assert ScoringModel.objects.count() == 2

@@ -6,6 +6,7 @@ contact's wall clock does, so DST changes neither hide nor double a trigger.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -34,6 +35,19 @@ class TriggerCandidate:
     key: str  # unique per contact: the same occurrence is never recorded twice
     occurred_at: datetime
     facts: Mapping[str, Any] = field(default_factory=dict)
+
+
+KEY_LENGTH = 250  # TriggerOccurrence.key's max_length
+
+
+def occurrence_key(*parts: str) -> str:
+    """`type:part:part`. A cart id (up to 200 characters) and a session id (up to 100) can outgrow the column;
+    cutting the key there could make two occurrences one, so a long key ends in a digest of the whole instead."""
+    key = ":".join(parts)
+    if len(key) <= KEY_LENGTH:
+        return key
+    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+    return f"{key[: KEY_LENGTH - len(digest) - 1]}:{digest}"
 
 
 def event_triggers(
@@ -108,9 +122,16 @@ def quiet_session_triggers(
         }
         carts = [cart for cart in facts.cart_ids if cart not in bought]
         if carts:
+            # One abandonment per cart per session. A persistent cart left again in a later session is a new
+            # abandonment. Left twice in one session (back within the session gap, more added, idle again), it
+            # is the same one: the shopper is already in the cart emails, whose copy reads the cart as it is at
+            # send time, and a second start minutes after the first would only repeat the reminder.
             found.extend(
                 TriggerCandidate(
-                    "cart_abandoned", f"cart_abandoned:{cart}", facts.last_event_at, {**base, "cart_id": cart}
+                    "cart_abandoned",
+                    occurrence_key("cart_abandoned", cart, session_id),
+                    facts.last_event_at,
+                    {**base, "cart_id": cart},
                 )
                 for cart in carts
             )

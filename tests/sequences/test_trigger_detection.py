@@ -1,5 +1,6 @@
 """Trigger detection: session facts folded from events, and triggers across time zones and DST changes."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -7,7 +8,7 @@ import pytest
 
 from sequences.models.trigger_settings import DEFAULT_EVENT_ACTIONS
 from sequences.session_facts import SessionFacts, add_event, event_facts, start_session
-from sequences.trigger_detection import TriggerRules, event_triggers, lapsed_trigger, quiet_session_triggers
+from sequences.trigger_detection import KEY_LENGTH, TriggerRules, event_triggers, lapsed_trigger, quiet_session_triggers
 
 RULES = TriggerRules(page_groups=(("Pricing", "/pricing"),))
 LONDON = ZoneInfo("Europe/London")
@@ -67,8 +68,53 @@ def test_cart_abandonment_fires_after_5_quiet_minutes_and_not_before():
     assert quiet_session_triggers(facts, session_id="s", now=last + timedelta(minutes=4, seconds=59), rules=RULES) == []
     found = quiet_session_triggers(facts, session_id="s", now=last + timedelta(minutes=5), rules=RULES)
 
-    assert [(t.type, t.key, t.occurred_at) for t in found] == [("cart_abandoned", "cart_abandoned:c-1", last)]
+    assert [(t.type, t.key, t.occurred_at) for t in found] == [("cart_abandoned", "cart_abandoned:c-1:s", last)]
     assert found[0].facts["category"] == "electronics"
+
+
+def test_a_persistent_cart_left_again_in_a_later_session_is_a_new_abandonment():
+    monday = cart_session(datetime(2026, 6, 1, 14, 0, tzinfo=UTC))
+    friday = cart_session(datetime(2026, 6, 5, 19, 0, tzinfo=UTC))
+
+    first = quiet_session_triggers(monday, session_id="s-mon", now=datetime(2026, 6, 1, 15, 0, tzinfo=UTC), rules=RULES)
+    again = quiet_session_triggers(friday, session_id="s-fri", now=datetime(2026, 6, 5, 20, 0, tzinfo=UTC), rules=RULES)
+
+    assert [t.facts["cart_id"] for t in first + again] == ["c-1", "c-1"]
+    assert first[0].key != again[0].key
+
+
+def test_a_cart_left_twice_in_one_session_is_one_abandonment():
+    start = datetime(2026, 6, 1, 14, 0, tzinfo=UTC)
+    facts = cart_session(start)
+    first = quiet_session_triggers(facts, session_id="s", now=start + timedelta(minutes=11), rules=RULES)
+    back = add_event(
+        facts,
+        event_facts(
+            type="track",
+            name="Product Added",
+            properties={"cart_id": "c-1", "category": "electronics"},
+            context={},
+            occurred_at=start + timedelta(minutes=15),
+            event_actions=DEFAULT_EVENT_ACTIONS,
+        ),
+    )
+    second = quiet_session_triggers(back, session_id="s", now=start + timedelta(minutes=21), rules=RULES)
+
+    assert [t.key for t in first] == [t.key for t in second]  # recorded once: the key is unique per contact
+
+
+def test_long_cart_and_session_ids_still_give_distinct_keys_that_fit():
+    facts = cart_session(datetime(2026, 6, 1, 14, 0, tzinfo=UTC))
+    now = datetime(2026, 6, 1, 15, 0, tzinfo=UTC)
+    long_cart = replace(facts, cart_ids=("c" * 200,))
+    keys = {
+        t.key
+        for session_id in ("s" * 99 + "1", "s" * 99 + "2")
+        for t in quiet_session_triggers(long_cart, session_id=session_id, now=now, rules=RULES)
+    }
+
+    assert len(keys) == 2
+    assert all(len(key) <= KEY_LENGTH for key in keys)
 
 
 def test_no_abandonment_when_the_cart_was_bought_even_in_another_session():

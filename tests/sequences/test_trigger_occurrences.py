@@ -1,0 +1,59 @@
+"""Trigger occurrences on PostgreSQL, through the tracking API and the beat tasks: which abandonments, page exits
+and lapses a marketer sees on a contact, and which ones start emails."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from sequences.triggers import detect_quiet_sessions
+from tests.sequences.test_intent_end_to_end import abandoning_session, iso
+
+
+def triggers_shown(api, user_id: str, kind: str) -> list[dict]:
+    """The contact's triggers of one kind as the profile API lists them, oldest first."""
+    found = [t for t in api.get(f"/api/v1/contacts/{user_id}/").json()["triggers"] if t["type"] == kind]
+    return sorted(found, key=lambda t: t["occurred_at"])
+
+
+def add_to_cart(tracker, at, cart_id="cart-77"):
+    tracker.post(
+        "track",
+        {
+            "userId": "u-1",
+            "event": "Product Added",
+            "properties": {"product_id": "sku-2", "category": "Electronics", "cart_id": cart_id},
+            "timestamp": iso(at),
+        },
+    )
+
+
+@pytest.mark.django_db
+def test_a_persistent_cart_left_again_in_a_later_visit_is_abandoned_again(tracker, api_for, charlie, stages):
+    monday = timezone.now() - timedelta(hours=3)
+    tracker.post("batch", abandoning_session(monday))
+    detect_quiet_sessions(now=monday + timedelta(minutes=20))
+    add_to_cart(tracker, timezone.now() - timedelta(minutes=20))  # hours later: a new session, the same cart
+
+    detect_quiet_sessions(now=timezone.now())
+
+    abandoned = triggers_shown(api_for(charlie), "u-1", "cart_abandoned")
+    assert [(t["facts"]["cart_id"], t["status"]) for t in abandoned] == [("cart-77", "fired"), ("cart-77", "fired")]
+
+
+@pytest.mark.django_db
+def test_a_cart_left_twice_in_one_visit_is_one_abandonment(tracker, api_for, charlie, stages):
+    start = timezone.now() - timedelta(minutes=40)
+    tracker.post("batch", abandoning_session(start))  # the cart is left at start + 6.5 minutes
+    detect_quiet_sessions(now=start + timedelta(minutes=13))
+    add_to_cart(tracker, start + timedelta(minutes=20))  # back within the session gap, one more thing added
+
+    detect_quiet_sessions(now=timezone.now())
+    detect_quiet_sessions(now=timezone.now() + timedelta(minutes=1))
+
+    # The shopper is already in the cart emails, which show the cart as it is when they go out.
+    abandoned = triggers_shown(api_for(charlie), "u-1", "cart_abandoned")
+    assert len(abandoned) == 1
+    left_at = parse_datetime(abandoned[0]["occurred_at"])
+    assert abs(left_at - (start + timedelta(minutes=6.5))) < timedelta(seconds=5)  # the first time it was left

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, F, OuterRef
 
 from sequences.bulk_sql import insert_rows
 from sequences.intent import active_scoring, current_intent, trigger_rules
@@ -48,17 +48,31 @@ def record_triggers(found: Iterable[tuple[Contact, TriggerCandidate]], *, now: d
 
 def fire_waiting_triggers(contact_ids: Iterable[int], *, now: datetime) -> int:
     """Triggers that waited for an email address fire once the contact has one (`contact_ids`: contacts that
-    have one now). Runs for most ingest batches, so on PostgreSQL it is one statement whose text never changes."""
+    have one now). Runs for most ingest batches, so on PostgreSQL it is one statement whose text never changes.
+
+    Except a lapse the contact has since ended: a lapsed visitor who comes back and identifies has been seen
+    after the lapse was due, and releasing it then would start a "we miss you" sequence for someone who is on
+    the site right now. Such an occurrence is dropped, not fired. The other types stay true when the visitor
+    comes back: the download, the form, the long session, the cart left or the page exit still happened.
+    """
     ids, waiting = list(contact_ids), TriggerOccurrence.Status.WAITING_FOR_EMAIL
     if connection.vendor != "postgresql":
+        TriggerOccurrence.objects.filter(
+            contact_id__in=ids, status=waiting, type="lapsed", contact__last_seen_at__gt=F("occurred_at")
+        ).delete()
         return TriggerOccurrence.objects.filter(contact_id__in=ids, status=waiting).update(
             status=TriggerOccurrence.Status.FIRED, fired_at=now
         )
     with connection.cursor() as cursor:
+        # Both parts see the table as it was before the statement, so the UPDATE leaves the dropped rows out.
         cursor.execute(
-            "UPDATE sequences_triggeroccurrence SET status = %s, fired_at = %s"
-            " WHERE status = %s AND contact_id = ANY(%b::bigint[])",
-            [TriggerOccurrence.Status.FIRED, now, waiting, ids],
+            "WITH ended AS ("
+            " DELETE FROM sequences_triggeroccurrence t USING sequences_contact c"
+            " WHERE t.contact_id = c.id AND t.status = %s AND t.type = 'lapsed'"
+            " AND t.contact_id = ANY(%b::bigint[]) AND c.last_seen_at > t.occurred_at RETURNING t.id)"
+            " UPDATE sequences_triggeroccurrence SET status = %s, fired_at = %s"
+            " WHERE status = %s AND contact_id = ANY(%b::bigint[]) AND id NOT IN (SELECT id FROM ended)",
+            [waiting, ids, TriggerOccurrence.Status.FIRED, now, waiting, ids],
         )
         return cursor.rowcount
 

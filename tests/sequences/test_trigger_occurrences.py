@@ -7,7 +7,10 @@ import pytest
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from sequences.triggers import detect_quiet_sessions
+from sequences.demo_sequences import load_default_sequences
+from sequences.enrolment import enrol_pending_triggers
+from sequences.models import Enrolment, TriggerOccurrence
+from sequences.triggers import detect_lapsed_contacts, detect_quiet_sessions
 from tests.sequences.test_intent_end_to_end import abandoning_session, iso
 
 
@@ -57,3 +60,82 @@ def test_a_cart_left_twice_in_one_visit_is_one_abandonment(tracker, api_for, cha
     assert len(abandoned) == 1
     left_at = parse_datetime(abandoned[0]["occurred_at"])
     assert abs(left_at - (start + timedelta(minutes=6.5))) < timedelta(seconds=5)  # the first time it was left
+
+
+def lapsed_visitor(tracker, anonymous_id="anon-9"):
+    """A visitor who looked around and downloaded a guide 8 days ago without saying who they are."""
+    long_ago = iso(timezone.now() - timedelta(days=8))
+    tracker.post(
+        "batch",
+        {
+            "batch": [
+                {
+                    "type": "page",
+                    "anonymousId": anonymous_id,
+                    "timestamp": long_ago,
+                    "context": {"page": {"path": "/"}},
+                },
+                {
+                    "type": "track",
+                    "anonymousId": anonymous_id,
+                    "event": "Content Downloaded",
+                    "properties": {"title": "Buyer's guide"},
+                    "timestamp": long_ago,
+                },
+            ]
+        },
+    )
+    detect_lapsed_contacts(now=timezone.now())
+    assert set(TriggerOccurrence.objects.values_list("type", "status")) == {
+        ("lapsed", "waiting_for_email"),
+        ("content_downloaded", "waiting_for_email"),
+    }
+
+
+@pytest.mark.django_db
+def test_a_lapsed_visitor_who_comes_back_and_signs_in_gets_no_win_back(tracker, stages):
+    load_default_sequences()
+    lapsed_visitor(tracker)
+
+    tracker.post("identify", {"userId": "u-9", "anonymousId": "anon-9", "traits": {"email": "back@example.com"}})
+    enrol_pending_triggers(now=timezone.now())
+
+    # The lapse ended with this visit; what the visitor did before it still counts.
+    assert list(TriggerOccurrence.objects.values_list("type", "status")) == [("content_downloaded", "fired")]
+    assert not Enrolment.objects.filter(sequence__entry_trigger="lapsed").exists()
+
+
+@pytest.mark.django_db
+def test_a_lapsed_device_merged_into_an_active_customer_starts_no_win_back(tracker, stages):
+    tracker.post("identify", {"userId": "u-5", "traits": {"email": "active@example.com"}})
+    lapsed_visitor(tracker, anonymous_id="old-laptop")
+
+    tracker.post("identify", {"userId": "u-5", "anonymousId": "old-laptop"})
+
+    assert not TriggerOccurrence.objects.filter(type="lapsed").exists()
+
+
+@pytest.mark.django_db
+def test_an_email_learnt_without_a_visit_releases_the_lapse(tracker, stages):
+    load_default_sequences()
+    lapsed_visitor(tracker)
+
+    # A CRM sync names the visitor; its identify is dated when the address was captured, not a visit now.
+    tracker.post(
+        "import",
+        {
+            "batch": [
+                {
+                    "type": "identify",
+                    "userId": "u-9",
+                    "anonymousId": "anon-9",
+                    "traits": {"email": "away@example.com"},
+                    "timestamp": iso(timezone.now() - timedelta(days=8)),
+                }
+            ]
+        },
+    )
+    enrol_pending_triggers(now=timezone.now())
+
+    assert TriggerOccurrence.objects.get(type="lapsed").status == "fired"
+    assert Enrolment.objects.filter(sequence__entry_trigger="lapsed", contact__user_id="u-9").exists()

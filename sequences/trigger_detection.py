@@ -7,7 +7,7 @@ contact's wall clock does, so DST changes neither hide nor double a trigger.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,6 +35,12 @@ class TriggerCandidate:
     key: str  # unique per contact: the same occurrence is never recorded twice
     occurred_at: datetime
     facts: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PageView:
+    at: datetime
+    path: str | None
 
 
 KEY_LENGTH = 250  # TriggerOccurrence.key's max_length
@@ -102,6 +108,26 @@ def page_group(path: str | None, groups: tuple[tuple[str, str], ...]) -> str | N
     return None
 
 
+def group_exits(pages: Iterable[PageView], groups: tuple[tuple[str, str], ...]) -> dict[str, tuple[PageView, PageView]]:
+    """Each group's first exit by navigation: (its last page, the page outside every group that followed).
+
+    Pages come in time order. Moving from one group straight into another is not leaving the tracked pages; a
+    page without a path says nothing about where the visitor went, so it is passed over.
+    """
+    exits: dict[str, tuple[PageView, PageView]] = {}
+    inside: tuple[str, PageView] | None = None
+    for page in pages:
+        if not page.path:
+            continue
+        group = page_group(page.path, groups)
+        if group:
+            inside = (group, page)
+        elif inside is not None:
+            exits.setdefault(inside[0], (inside[1], page))
+            inside = None
+    return exits
+
+
 def quiet_session_triggers(
     facts: SessionFacts,
     *,
@@ -109,8 +135,13 @@ def quiet_session_triggers(
     now: datetime,
     rules: TriggerRules,
     ordered_cart_ids: Collection[str] = (),
+    pages: Iterable[PageView] = (),
 ) -> list[TriggerCandidate]:
-    """Cart abandonment and page exit, once the session has been quiet long enough and nothing was bought."""
+    """Cart abandonment and page exit, once the session has been quiet long enough and nothing was bought.
+
+    `pages`: the session's page views in time order, for exits by navigation (without them, only a session that
+    ended on a tracked page is an exit).
+    """
     quiet = now - facts.last_event_at
     found: list[TriggerCandidate] = []
     if facts.had_cart_activity and not facts.converted and quiet >= timedelta(minutes=rules.cart_abandon_minutes):
@@ -139,12 +170,38 @@ def quiet_session_triggers(
             found.append(
                 TriggerCandidate("cart_abandoned", f"cart_abandoned:session:{session_id}", facts.last_event_at, base)
             )
+    if rules.page_groups and not facts.converted and quiet >= timedelta(minutes=rules.page_exit_minutes):
+        found.extend(_page_exits(facts, session_id, pages, rules))
+    return found
+
+
+def _page_exits(
+    facts: SessionFacts, session_id: str, pages: Iterable[PageView], rules: TriggerRules
+) -> list[TriggerCandidate]:
+    """A page exit is a visit to a tracked group that ended without an order: the visitor went on to a page
+    outside every group, or the session ended on the group's page. It is decided once the session is quiet (not
+    at the moment of leaving), because only then is it known that no order followed: pricing -> sign-up -> order
+    is leaving the group to convert.
+
+    Once per group per session (the key): a visitor going back and forth between the pricing page and the rest
+    of the site is one visit to pricing, not an exit each time; its first exit is the one recorded. The idle
+    case shares the key, so leaving, coming back and then going quiet on the group's page is still one exit.
+    """
+    found = [
+        TriggerCandidate(
+            "page_exit",
+            occurrence_key("page_exit", session_id, group),
+            first_outside.at,
+            {"page_group": group, "path": last_inside.path, "next_path": first_outside.path},
+        )
+        for group, (last_inside, first_outside) in group_exits(pages, rules.page_groups).items()
+    ]
     group = page_group(facts.last_page_path, rules.page_groups)
-    if group and not facts.converted and quiet >= timedelta(minutes=rules.page_exit_minutes):
+    if group and all(candidate.facts["page_group"] != group for candidate in found):
         found.append(
             TriggerCandidate(
                 "page_exit",
-                f"page_exit:{session_id}",
+                occurrence_key("page_exit", session_id, group),
                 facts.last_event_at,
                 {"page_group": group, "path": facts.last_page_path},
             )

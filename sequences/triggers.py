@@ -17,8 +17,14 @@ from django.db.models import Exists, F, OuterRef
 from sequences.bulk_sql import insert_rows
 from sequences.intent import active_scoring, current_intent, trigger_rules
 from sequences.models import Contact, Event, SessionSummary, TriggerOccurrence, TriggerSettings
-from sequences.session_facts import SessionFacts
-from sequences.trigger_detection import TriggerCandidate, lapsed_trigger, quiet_session_triggers
+from sequences.session_facts import SessionFacts, event_facts
+from sequences.trigger_detection import (
+    PageView,
+    TriggerCandidate,
+    TriggerRules,
+    lapsed_trigger,
+    quiet_session_triggers,
+)
 
 BATCH = 500
 
@@ -97,9 +103,11 @@ def detect_quiet_sessions(*, now: datetime) -> int:
             if not due:
                 return total
             ordered = _ordered_cart_ids(due, order_names)
+            all_facts = {summary.pk: SessionFacts.from_json(summary.facts) for summary in due}
+            pages = _page_views(due, all_facts, rules, now=now)
             found, settled = [], []
             for summary in due:
-                facts = SessionFacts.from_json(summary.facts)
+                facts = all_facts[summary.pk]
                 contact = summary.contact
                 score = current_intent(contact, config, now=now)
                 if score is not None:
@@ -112,6 +120,7 @@ def detect_quiet_sessions(*, now: datetime) -> int:
                         now=now,
                         rules=rules,
                         ordered_cart_ids=ordered.get(summary.contact_id, ()),
+                        pages=pages.get((summary.contact_id, summary.session_id), ()),
                     )
                 )
                 if (now - summary.last_event_at).total_seconds() >= settle_after * 60:
@@ -137,6 +146,59 @@ def _ordered_cart_ids(summaries: list[SessionSummary], order_names: list[str]) -
             if isinstance(properties, dict) and properties.get(key):
                 ordered.setdefault(contact_id, set()).add(str(properties[key]))
     return ordered
+
+
+def _page_views(
+    summaries: list[SessionSummary], facts: dict[int, SessionFacts], rules: TriggerRules, *, now: datetime
+) -> dict[tuple[int, str], list[PageView]]:
+    """The page views, in time order, of the sessions that may have left a tracked group by navigating: one
+    query per batch, only the paths read (the session facts keep the last page only, and ingest is not to pay
+    for what this beat needs)."""
+    exit_after = timedelta(minutes=rules.page_exit_minutes)
+    wanted = [
+        summary
+        for summary in summaries
+        if rules.page_groups
+        and facts[summary.pk].page_views >= 2
+        and not facts[summary.pk].converted
+        and now - summary.last_event_at >= exit_after
+    ]
+    if not wanted:
+        return {}
+    keys = {(summary.contact_id, summary.session_id) for summary in wanted}
+    rows = (
+        Event.objects.filter(
+            contact_id__in={contact_id for contact_id, _ in keys},
+            session_id__in={session_id for _, session_id in keys},
+            occurred_at__gte=min(summary.started_at for summary in wanted),
+            type__in=("page", "screen"),
+        )
+        .order_by("occurred_at", "pk")
+        .values_list(
+            "contact_id",
+            "session_id",
+            "occurred_at",
+            "context__page__path",
+            "properties__path",
+            "context__page__url",
+            "properties__url",
+        )
+    )
+    pages: dict[tuple[int, str], list[PageView]] = {}
+    for contact_id, session_id, at, page_path, path, page_url, url in rows:
+        if (contact_id, session_id) not in keys:
+            continue
+        # The same reading of a page's path as when the session was folded.
+        facts_of_page = event_facts(
+            type="page",
+            name="",
+            properties={"path": path, "url": url},
+            context={"page": {"path": page_path, "url": page_url}},
+            occurred_at=at,
+            event_actions={},
+        )
+        pages.setdefault((contact_id, session_id), []).append(PageView(at, facts_of_page.page_path))
+    return pages
 
 
 def detect_lapsed_contacts(*, now: datetime) -> int:

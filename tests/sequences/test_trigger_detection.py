@@ -8,9 +8,17 @@ import pytest
 
 from sequences.models.trigger_settings import DEFAULT_EVENT_ACTIONS
 from sequences.session_facts import SessionFacts, add_event, event_facts, start_session
-from sequences.trigger_detection import KEY_LENGTH, TriggerRules, event_triggers, lapsed_trigger, quiet_session_triggers
+from sequences.trigger_detection import (
+    KEY_LENGTH,
+    PageView,
+    TriggerRules,
+    event_triggers,
+    lapsed_trigger,
+    quiet_session_triggers,
+)
 
 RULES = TriggerRules(page_groups=(("Pricing", "/pricing"),))
+TWO_GROUPS = TriggerRules(page_groups=(("Pricing", "/pricing"), ("Product pages", "/products/")))
 LONDON = ZoneInfo("Europe/London")
 NEW_YORK = ZoneInfo("America/New_York")
 
@@ -172,7 +180,85 @@ def test_page_exit_from_a_tracked_group_without_converting():
 
     found = quiet_session_triggers(facts, session_id="s-9", now=start + timedelta(minutes=6), rules=RULES)
 
-    assert [(t.type, t.facts["page_group"]) for t in found] == [("page_exit", "Pricing")]
+    assert [(t.type, t.key, t.facts["page_group"]) for t in found] == [
+        ("page_exit", "page_exit:s-9:Pricing", "Pricing")
+    ]
+
+
+def browsing(start, *paths, step=timedelta(minutes=1)):
+    """A session of page views one minute apart: its facts and the pages the beat reads back."""
+    events = [(start + n * step, "page", "", {}, {"page": {"path": path}}) for n, path in enumerate(paths)]
+    return facts_of(*events), [PageView(at, context["page"]["path"]) for at, _, _, _, context in events]
+
+
+def test_leaving_a_tracked_group_for_another_page_is_a_page_exit_once_the_visit_is_over():
+    start = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+    facts, pages = browsing(start, "/", "/pricing", "/pricing/enterprise", "/blog/why-us", "/about")
+    last = start + timedelta(minutes=4)
+
+    while_browsing = quiet_session_triggers(
+        facts, session_id="s", now=last + timedelta(minutes=4), rules=RULES, pages=pages
+    )
+    after = quiet_session_triggers(facts, session_id="s", now=last + timedelta(minutes=5), rules=RULES, pages=pages)
+
+    assert while_browsing == []
+    assert [(t.type, t.key, t.occurred_at) for t in after] == [
+        ("page_exit", "page_exit:s:Pricing", start + timedelta(minutes=3))  # when the blog page was opened
+    ]
+    assert after[0].facts == {"page_group": "Pricing", "path": "/pricing/enterprise", "next_path": "/blog/why-us"}
+
+
+def test_leaving_pricing_to_sign_up_and_buy_is_no_page_exit():
+    start = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+    facts, pages = browsing(start, "/pricing", "/signup")
+    facts = add_event(
+        facts,
+        event_facts(
+            type="track",
+            name="Order Completed",
+            properties={"order_id": "o-1"},
+            context={},
+            occurred_at=start + timedelta(minutes=3),
+            event_actions=DEFAULT_EVENT_ACTIONS,
+        ),
+    )
+
+    assert quiet_session_triggers(facts, session_id="s", now=start + timedelta(hours=1), rules=RULES, pages=pages) == []
+
+
+def test_going_back_and_forth_is_one_exit_per_group_per_session():
+    start = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+    facts, pages = browsing(start, "/pricing", "/", "/pricing", "/faq", "/pricing", "/", "/pricing")
+
+    found = quiet_session_triggers(facts, session_id="s", now=start + timedelta(hours=1), rules=RULES, pages=pages)
+
+    # The first time out; the later ones, and ending the visit on /pricing, are the same visit to the group.
+    assert [(t.key, t.occurred_at, t.facts["next_path"]) for t in found] == [
+        ("page_exit:s:Pricing", start + timedelta(minutes=1), "/")
+    ]
+
+
+def test_moving_between_tracked_groups_is_not_leaving_them():
+    start = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+    facts, pages = browsing(start, "/products/kettle", "/pricing", "/contact")
+
+    found = quiet_session_triggers(facts, session_id="s", now=start + timedelta(hours=1), rules=TWO_GROUPS, pages=pages)
+
+    assert [(t.facts["page_group"], t.facts["path"]) for t in found] == [("Pricing", "/pricing")]
+
+
+def test_each_group_left_in_a_session_is_a_page_exit_of_its_own():
+    start = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+    facts, pages = browsing(start, "/products/kettle", "/", "/pricing")
+
+    found = quiet_session_triggers(
+        facts, session_id="s", now=start + timedelta(minutes=7), rules=TWO_GROUPS, pages=pages
+    )
+
+    assert [(t.key, t.occurred_at) for t in found] == [
+        ("page_exit:s:Product pages", start + timedelta(minutes=1)),  # left for the home page
+        ("page_exit:s:Pricing", start + timedelta(minutes=2)),  # the session ended there
+    ]
 
 
 def test_download_and_form_fire_with_the_event():

@@ -4,6 +4,8 @@ and lapses a marketer sees on a contact, and which ones start emails."""
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -139,3 +141,58 @@ def test_an_email_learnt_without_a_visit_releases_the_lapse(tracker, stages):
 
     assert TriggerOccurrence.objects.get(type="lapsed").status == "fired"
     assert Enrolment.objects.filter(sequence__entry_trigger="lapsed", contact__user_id="u-9").exists()
+
+
+def browse(tracker, user_id: str, start, *steps):
+    """Page views (a path) and events (an event name) one minute apart, by a known contact."""
+    batch = [
+        {"type": "identify", "userId": user_id, "traits": {"email": f"{user_id}@example.com"}, "timestamp": iso(start)}
+    ]
+    for n, step in enumerate(steps):
+        at = iso(start + timedelta(minutes=n))
+        if step.startswith("/"):
+            batch.append({"type": "page", "userId": user_id, "timestamp": at, "context": {"page": {"path": step}}})
+        else:
+            batch.append({"type": "track", "userId": user_id, "event": step, "timestamp": at})
+    tracker.post("batch", {"batch": batch})
+
+
+@pytest.mark.django_db
+def test_leaving_pricing_for_the_rest_of_the_site_is_one_page_exit_per_visit(tracker, api_for, charlie, stages):
+    start = timezone.now() - timedelta(minutes=30)
+    browse(tracker, "u-7", start, "/", "/pricing", "/blog/why-us", "/pricing", "/about", "/pricing", "/careers")
+
+    detect_quiet_sessions(now=timezone.now())
+    detect_quiet_sessions(now=timezone.now() + timedelta(minutes=1))
+
+    exits = triggers_shown(api_for(charlie), "u-7", "page_exit")
+    assert [(t["status"], t["facts"]) for t in exits] == [
+        ("fired", {"page_group": "Pricing", "path": "/pricing", "next_path": "/blog/why-us"})
+    ]
+
+
+@pytest.mark.django_db
+def test_leaving_pricing_to_check_out_and_buy_is_no_page_exit(tracker, stages):
+    start = timezone.now() - timedelta(minutes=30)
+    browse(tracker, "u-8", start, "/pricing", "/checkout", "Order Completed", "/thanks")
+
+    detect_quiet_sessions(now=timezone.now())
+
+    assert not TriggerOccurrence.objects.filter(type="page_exit").exists()
+
+
+@pytest.mark.django_db
+def test_the_beat_reads_page_paths_with_the_same_queries_for_two_sessions_or_twenty(tracker, stages):
+    def queries_for(users):
+        start = timezone.now() - timedelta(minutes=30)
+        for user in users:
+            browse(tracker, user, start, "/pricing", "/", "/products/kettle", "/contact")
+        with CaptureQueriesContext(connection) as queries:
+            detect_quiet_sessions(now=timezone.now())
+        return len(queries)
+
+    few = queries_for([f"a-{n}" for n in range(2)])
+    many = queries_for([f"b-{n}" for n in range(20)])
+
+    assert few == many
+    assert TriggerOccurrence.objects.filter(type="page_exit").count() == 44  # Pricing and Product pages, each

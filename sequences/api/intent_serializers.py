@@ -2,6 +2,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from sequences.api.scoring_schema import EventActionsField, ScoringConfigField
 from sequences.intent import active_scoring, current_intent
 from sequences.models import Contact, ScoringModel, TriggerOccurrence, TriggerSettings
 from sequences.scoring_config import ACTIONS, ConfigError, parse_config
@@ -54,6 +55,7 @@ class ContactIntentMixin(serializers.Serializer):
 
 
 class ScoringModelSerializer(serializers.ModelSerializer):
+    config = ScoringConfigField(help_text="The configuration; every problem is listed at once when it is refused.")
     activate = serializers.BooleanField(default=True, write_only=True)
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
 
@@ -71,7 +73,7 @@ class ScoringModelSerializer(serializers.ModelSerializer):
 
 
 class WhatIfRequestSerializer(serializers.Serializer):
-    config = serializers.JSONField()
+    config = ScoringConfigField(help_text="The draft configuration to re-score current contacts under.")
 
     def validate_config(self, value):
         try:
@@ -105,6 +107,7 @@ class PageGroupSerializer(serializers.Serializer):
 
 
 class TriggerSettingsSerializer(serializers.ModelSerializer):
+    event_actions = EventActionsField(required=False)
     page_groups = PageGroupSerializer(many=True)
 
     class Meta:

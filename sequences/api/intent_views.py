@@ -1,6 +1,6 @@
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -12,12 +12,14 @@ from sequences.api.intent_serializers import (
     WhatIfRequestSerializer,
     WhatIfSerializer,
 )
+from sequences.api.scoring_schema import DEFAULT_CONFIG_EXAMPLE, WHAT_IF_EXAMPLE
 from sequences.intent import active_scoring
 from sequences.models import ScoringModel, TriggerSettings
 from sequences.scoring_models import scoring_model_activate, scoring_model_create, what_if
 from triggerapp.roles import IsViewer, ViewerReadsEditorWrites
 
 
+@extend_schema_view(create=extend_schema(examples=[DEFAULT_CONFIG_EXAMPLE]))
 class ScoringModelViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
 ):
@@ -46,7 +48,7 @@ class ScoringModelViewSet(
         model = scoring_model_activate(model=get_object_or_404(ScoringModel, version=version))
         return Response(self.get_serializer(model).data)
 
-    @extend_schema(request=WhatIfRequestSerializer, responses=WhatIfSerializer)
+    @extend_schema(request=WhatIfRequestSerializer, responses=WhatIfSerializer, examples=[WHAT_IF_EXAMPLE])
     # A what-if changes nothing, so viewers may ask it too.
     @action(detail=False, methods=["post"], url_path="what-if", permission_classes=[IsViewer])
     def what_if(self, request):

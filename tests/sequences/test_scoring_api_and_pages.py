@@ -350,3 +350,27 @@ def test_the_repeat_download_window_is_set_on_the_page_and_through_the_api(clien
     ]
     assert api.json()["config"] == ["repeat_download_days: must be a whole number of days from 1 to 365."]
     assert ScoringModel.objects.count() == 2
+
+
+def test_the_openapi_schema_describes_the_configuration_and_the_event_mapping(api_for, charlie):
+    schema = api_for(charlie).get("/api/schema/?format=json").json()
+    components = schema["components"]["schemas"]
+    paths = schema["paths"]
+
+    config = components["ScoringConfig"]
+    assert set(config["properties"]) == set(DEFAULT_CONFIG_JSON)
+    assert config["properties"]["repeat_download_days"] | {"description": ""} == {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 365,
+        "default": 14,
+        "description": "",
+    }
+    assert "contact.recent_downloads" in components["ContextRule"]["properties"]["condition"]["description"]
+    assert "product.price" not in components["ContextRule"]["properties"]["condition"]["description"]
+    for holder in ("ScoringModel", "WhatIfRequest"):
+        assert components[holder]["properties"]["config"]["allOf"] == [{"$ref": "#/components/schemas/ScoringConfig"}]
+    actions = components["TriggerSettings"]["properties"]["event_actions"]
+    assert actions["additionalProperties"]["enum"][:2] == ["page_view", "product_viewed"]
+    examples = paths["/api/v1/scoring-models/"]["post"]["requestBody"]["content"]["application/json"]["examples"]
+    assert examples["ShippedDefaults"]["value"]["config"] == DEFAULT_CONFIG_JSON

@@ -14,7 +14,7 @@ class ContactViewSet(viewsets.ReadOnlyModelViewSet):
     """Contacts, newest activity first. Viewers and above may read."""
 
     lookup_field = "user_id"
-    lookup_value_regex = ".+"  # a site's user ids may hold "/" (the route's own trailing "/" still ends it)
+    lookup_value_regex = "[^/]+"  # a user id holding "/" is found with the list's ?user_id= (exact)
 
     def get_serializer_class(self):
         return ContactDetailSerializer if self.action == "retrieve" else ContactSerializer
@@ -23,14 +23,20 @@ class ContactViewSet(viewsets.ReadOnlyModelViewSet):
         return Contact.objects.prefetch_related("anonymous_ids")
 
     @extend_schema(
-        parameters=[OpenApiParameter("search", str, description="Part of an email, name, user id or anonymous id.")]
+        parameters=[
+            OpenApiParameter("search", str, description="Part of an email, name, user id or anonymous id."),
+            OpenApiParameter("user_id", str, description="Exactly this user id (any characters, \"/\" included)."),
+        ]
     )
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
 
     def filter_queryset(self, queryset):
         if self.action == "list":
-            return search_contacts(queryset, self.request.query_params.get("search", ""))
+            queryset = search_contacts(queryset, self.request.query_params.get("search", ""))
+            if "user_id" in self.request.query_params:
+                queryset = queryset.filter(user_id=self.request.query_params["user_id"])
+            return queryset
         return queryset
 
     @extend_schema(responses=ContactMessageSerializer(many=True))

@@ -139,8 +139,8 @@ def test_cart_abandonment_is_detected_by_the_beat_task_in_a_real_worker(
     triggers = [
         t for t in api_for(charlie).get("/api/v1/contacts/u-1/").json()["triggers"] if t["type"] != "long_session"
     ]
-    assert [(t["type"], t["key"], t["status"], t["tier"]) for t in triggers] == [
-        ("cart_abandoned", "cart_abandoned:cart-77", "fired", "high")
+    assert [(t["type"], t["facts"]["cart_id"], t["status"], t["tier"]) for t in triggers] == [
+        ("cart_abandoned", "cart-77", "fired", "high")
     ]
     assert triggers[0]["facts"]["category"] == "electronics"
 

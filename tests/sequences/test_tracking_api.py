@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from sequences.models import AnonymousId, Contact, Event, RejectedEvent, SessionSummary
+from sequences.models import AnonymousId, Contact, Event, LifecycleStage, RejectedEvent, SessionSummary
 
 pytestmark = pytest.mark.django_db
 
@@ -255,6 +255,14 @@ def test_identify_sets_profile_fields_time_zone_and_known_lifecycle_stage(tracke
     contact = Contact.objects.get()
     assert (contact.email, contact.first_name, contact.last_name) == ("ada@example.com", "Ada", "Lovelace")
     assert (contact.time_zone, contact.lifecycle_stage, contact.traits["plan"]) == ("Europe/London", "mql", "pro")
+
+
+def test_a_new_installation_knows_the_usual_stages_without_demo_data(tracker):
+    # No `stages` fixture: what migrate alone leaves (seed_demo is not run in production).
+    tracker.post("identify", {"userId": "u1", "traits": {"email": "u1@example.com", "lifecycle_stage": "customer"}})
+
+    assert Contact.objects.get().lifecycle_stage == "customer"
+    assert LifecycleStage.objects.count() == 8
 
 
 def test_an_unknown_time_zone_in_traits_is_refused(tracker):

@@ -60,8 +60,13 @@ class WhatIf:
         return sum(n for (before, after), n in self.moves.items() if before != after)
 
 
-def what_if(*, draft: ScoringConfig, now: datetime, sample: int = 12) -> WhatIf:
-    """How the most recently scored contacts would score and tier under `draft`, against the active model."""
+def what_if(*, draft: ScoringConfig, now: datetime, sample: int = 12, at_last_activity: bool = False) -> WhatIf:
+    """How the most recently scored contacts would score and tier under `draft`, against the active model.
+
+    As of `now` by default, decay included: who would be in which tier today. `at_last_activity` scores each
+    contact as of its last event instead, before any fading: how the draft reads the sessions themselves, which
+    is what a change of weights or tables is about (after a quiet week, decay has everyone low under any weights).
+    """
     _, active = active_scoring()
     contacts = (
         Contact.objects.exclude(intent_facts={})
@@ -74,7 +79,8 @@ def what_if(*, draft: ScoringConfig, now: datetime, sample: int = 12) -> WhatIf:
     rows: list[Retier] = []
     for contact in contacts:
         facts = ScoringFacts.from_json(contact.intent_facts, contact=contact_fact_context(contact))
-        before, after = score_intent(facts, active, now=now), score_intent(facts, draft, now=now)
+        moment = facts.session_last_event_at if at_last_activity and facts.session_last_event_at else now
+        before, after = score_intent(facts, active, now=moment), score_intent(facts, draft, now=moment)
         moves[(before.tier, after.tier)] += 1
         rows.append(Retier(contact, before.value, before.tier, after.value, after.tier))
     shown = sorted(

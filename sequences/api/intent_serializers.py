@@ -74,6 +74,11 @@ class ScoringModelSerializer(serializers.ModelSerializer):
 
 class WhatIfRequestSerializer(serializers.Serializer):
     config = ScoringConfigField(help_text="The draft configuration to re-score current contacts under.")
+    as_of = serializers.ChoiceField(
+        choices=["now", "last_activity"],
+        default="now",
+        help_text="now: scores today, decay included; last_activity: each contact as of its last event, unfaded.",
+    )
 
     def validate_config(self, value):
         try:

@@ -55,7 +55,8 @@ class ScoringModelViewSet(
         """How current contacts would re-tier under a draft configuration (nothing is saved)."""
         serializer = WhatIfRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        result = what_if(draft=serializer.validated_data["config"], now=timezone.now())
+        data = serializer.validated_data
+        result = what_if(draft=data["config"], now=timezone.now(), at_last_activity=data["as_of"] == "last_activity")
         return Response(WhatIfSerializer(result).data)
 
 

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_POST
 
 from sequences.intent import active_scoring
 from sequences.models import LifecycleStage, ScoringModel, TriggerSettings
-from sequences.scoring_forms import ScoringModelForm, TriggerSettingsForm, rule_fields
+from sequences.scoring_forms import ScoringModelForm, TriggerSettingsForm
 from sequences.scoring_models import scoring_model_activate, scoring_model_create, what_if
 from triggerapp.roles import EDITOR, VIEWER, has_role, role_required
 
@@ -41,8 +41,10 @@ def scoring_settings(request):
         "model": model,
         "versions": ScoringModel.objects.select_related("created_by")[:20],
         "next_version": (ScoringModel.objects.aggregate(top=Max("version"))["top"] or 0) + 1,
-        "rule_fields": rule_fields(),
-        "what_if": what_if(draft=config, now=timezone.now()) if request.method == "GET" else None,
+        "what_if_as_of": (request.POST or request.GET).get("what_if_as_of", "now"),
+        "what_if": what_if(draft=config, now=timezone.now(), at_last_activity=_at_last_activity(request))
+        if request.method == "GET"
+        else None,
     }
     return render(request, "sequences/scoring_settings.html", context)
 
@@ -53,10 +55,18 @@ def scoring_what_if(request):
     """htmx: re-score sample contacts under the form as it stands, without saving anything."""
     model, _ = active_scoring()
     form = _form(model, request.POST)
-    context = {"form": form, "weights_total": form.weights_total() if hasattr(form, "cleaned_data") else None}
+    context = {
+        "form": form,
+        "weights_total": form.weights_total() if hasattr(form, "cleaned_data") else None,
+        "what_if_as_of": request.POST.get("what_if_as_of", "now"),
+    }
     if form.is_valid():
-        context["what_if"] = what_if(draft=form.parsed, now=timezone.now())
+        context["what_if"] = what_if(draft=form.parsed, now=timezone.now(), at_last_activity=_at_last_activity(request))
     return render(request, "sequences/scoring_settings.html#what-if", context)
+
+
+def _at_last_activity(request) -> bool:
+    return (request.POST or request.GET).get("what_if_as_of") == "last_activity"
 
 
 @role_required(EDITOR)

@@ -106,6 +106,21 @@ def test_what_if_shows_who_would_re_tier(api_for, charlie, scored_contacts):
     assert {"from": "high", "to": "medium", "contacts": body["changed"]} in body["moves"]
 
 
+def test_the_api_what_if_can_score_as_of_last_activity(api_for, charlie, tracker, stages):
+    week_ago = (timezone.now() - timedelta(days=7)).isoformat()
+    tracker.post("track", {"userId": "old", "event": "Checkout Started", "timestamp": week_ago})
+    config = copy.deepcopy(DEFAULT_CONFIG_JSON)
+    config["medium_threshold"] = 1  # the week-old session, faded to about 0.5, would drop below it
+
+    now = api_for(charlie).post("/api/v1/scoring-models/what-if/", {"config": config}, format="json").json()
+    then = api_for(charlie).post(
+        "/api/v1/scoring-models/what-if/", {"config": config, "as_of": "last_activity"}, format="json"
+    ).json()
+
+    assert now["rows"][0]["draft_tier"] == "low"
+    assert then["rows"][0]["draft_tier"] in ("medium", "high")  # as it scored the day it happened
+
+
 def test_trigger_settings_are_read_and_changed_through_the_api(api_for, bob, charlie):
     assert api_for(charlie).get("/api/v1/trigger-settings/").json()["cart_abandon_minutes"] == 5
 
@@ -205,6 +220,44 @@ def test_what_if_partial_updates_from_the_form(client, charlie, scored_contacts)
 
     assert html.strip().startswith('<section id="what-if"')
     assert "recently active contacts would change tier" in html
+
+
+def test_what_if_as_of_last_activity_shows_what_a_draft_does_to_contacts_decay_has_faded(
+    client, charlie, tracker, stages
+):
+    # A week-old deep session: high when it happened, low now under any weights.
+    week_ago = timezone.now() - timedelta(days=7)
+    for n, event in enumerate(["Product Viewed", "Product Added", "Checkout Started"]):
+        tracker.post(
+            "track",
+            {
+                "userId": "old",
+                "event": event,
+                "properties": {"category": "electronics"},
+                "timestamp": (week_ago + timedelta(minutes=3 * n)).isoformat(),
+            },
+        )
+    tracker.post(
+        "identify",
+        {
+            "userId": "old",
+            "traits": {"email": "old@example.com", "lifecycle_stage": "customer"},
+            "timestamp": (week_ago + timedelta(minutes=7)).isoformat(),
+        },
+    )
+    client.force_login(charlie)
+    draft = form_data(high_threshold=95)  # the session scored 93.5 when it happened
+
+    now = client.post("/scoring/what-if/", draft, HTTP_HX_REQUEST="true").content.decode()
+    then = client.post(
+        "/scoring/what-if/", {**draft, "what_if_as_of": "last_activity"}, HTTP_HX_REQUEST="true"
+    ).content.decode()
+
+    assert "<strong>0</strong> of 1 recently active contacts would change tier." in now
+    assert (
+        "<strong>1</strong> of 1 recently active contacts would change tier, scored as of their last activity." in then
+    )
+    assert '<option value="last_activity" selected>' in then  # the choice survives the panel's refresh
 
 
 def test_a_viewer_sees_but_cannot_post_the_scoring_page(client, charlie, stages):

@@ -25,7 +25,7 @@ class ContactViewSet(viewsets.ReadOnlyModelViewSet):
     @extend_schema(
         parameters=[
             OpenApiParameter("search", str, description="Part of an email, name, user id or anonymous id."),
-            OpenApiParameter("user_id", str, description="Exactly this user id (any characters, \"/\" included)."),
+            OpenApiParameter("user_id", str, description='Exactly this user id (any characters, "/" included).'),
         ]
     )
     def list(self, request, *args, **kwargs):

@@ -113,9 +113,11 @@ def test_the_api_what_if_can_score_as_of_last_activity(api_for, charlie, tracker
     config["medium_threshold"] = 1  # the week-old session, faded to about 0.5, would drop below it
 
     now = api_for(charlie).post("/api/v1/scoring-models/what-if/", {"config": config}, format="json").json()
-    then = api_for(charlie).post(
-        "/api/v1/scoring-models/what-if/", {"config": config, "as_of": "last_activity"}, format="json"
-    ).json()
+    then = (
+        api_for(charlie)
+        .post("/api/v1/scoring-models/what-if/", {"config": config, "as_of": "last_activity"}, format="json")
+        .json()
+    )
 
     assert now["rows"][0]["draft_tier"] == "low"
     assert then["rows"][0]["draft_tier"] in ("medium", "high")  # as it scored the day it happened

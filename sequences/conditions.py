@@ -16,6 +16,7 @@ Fields are dotted paths into a documented fact context (see FIELDS). Under a pre
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -115,9 +116,20 @@ def read_json(text: str) -> Any:
     """A rule as the rule builder posts it (JSON text). ValueError if it is not JSON, nesting deeper than Python's
     stack included (json raises RecursionError for that, which a form would otherwise let through as a 500)."""
     try:
-        return json.loads(text)
+        return json.loads(text, parse_float=_finite, parse_constant=_not_a_number)
     except RecursionError:
         raise ValueError("nested too deeply") from None
+
+
+def _finite(text: str) -> float:
+    value = float(text)  # "1e400" reads as infinity, which no database column takes
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is too large a number")
+    return value
+
+
+def _not_a_number(text: str):
+    raise ValueError(f"{text} is not a number JSON knows")
 
 
 @dataclass(frozen=True, slots=True)

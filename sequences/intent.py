@@ -53,7 +53,7 @@ def active_scoring() -> tuple[ScoringModel, ScoringConfig]:
     # database restored or reset reuses ids for different versions, and this cache outlives such a reset.
     key = (model.pk, model.version, model.created_at)
     if key not in _parsed:
-        _parsed[key] = parse_config(model.config)
+        _parsed[key] = parse_config(model.config, stored=True)
     return model, _parsed[key]
 
 

@@ -177,7 +177,7 @@ def _breakpoints(data: Any, name: str, errors: list[str]) -> tuple[tuple[float, 
     return tuple(points) or ((0.0, 0.0),)
 
 
-def parse_config(data: Any) -> ScoringConfig:
+def parse_config(data: Any, *, stored: bool = False) -> ScoringConfig:
     """Turn JSON into a ScoringConfig or raise ConfigError listing every problem."""
     errors: list[str] = []
     if not isinstance(data, Mapping):
@@ -230,7 +230,10 @@ def parse_config(data: Any) -> ScoringConfig:
         name = rule.get("name")
         if not isinstance(name, str) or not name.strip():
             errors.append(f"{where}.name: give the rule a name.")
-        problems = conditions.validate(rule.get("condition"), prefixes=SCORING_FIELD_PREFIXES, context="when scoring")
+        # A version saved before rules were limited to the facts scoring fills may read others (they never hold):
+        # it must still load, or ingest would stop at the first batch. New configurations are held to the limit.
+        prefixes = None if stored else SCORING_FIELD_PREFIXES
+        problems = conditions.validate(rule.get("condition"), prefixes=prefixes, context="when scoring")
         errors.extend(f"{where}.condition: {problem}" for problem in problems)
         adjust, cap = rule.get("adjust", 0), rule.get("cap")
         if not _number(adjust) or not -100 <= adjust <= 100:

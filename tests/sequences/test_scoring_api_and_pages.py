@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 import pytest
 from django.utils import timezone
 
-from sequences.models import ScoringModel, TriggerSettings
+from sequences.models import Contact, ScoringModel, TriggerSettings
 from sequences.scoring_config import DEFAULT_CONFIG_JSON
 from sequences.scoring_forms import ScoringModelForm
 
@@ -213,6 +213,25 @@ def test_rules_nested_deeper_than_python_can_read_are_a_form_error_and_a_400(cli
     assert "The context rules could not be read." in page.content.decode()
     assert (api.status_code, api.json()) == (400, {"detail": "JSON parse error - nested too deeply."})
     assert ScoringModel.objects.count() == 1
+
+
+def test_a_stored_version_with_a_rule_new_versions_may_not_have_still_scores(client, bob, tracker, stages):
+    # Saved before context rules were limited to the facts scoring fills: it must keep loading, or ingest stops.
+    config = copy.deepcopy(DEFAULT_CONFIG_JSON)
+    config["context_rules"].append(
+        {"name": "Pricey", "condition": {"field": "product.price", "op": "gt", "value": 100}, "adjust": 5}
+    )
+    ScoringModel.objects.create(version=7, config=config, is_active=True, note="before the limit")
+
+    response = tracker.post("track", {"userId": "u1", "event": "Checkout Started"})
+    client.force_login(bob)
+    page = client.get("/scoring/")
+    refused = client.post("/scoring/", form_data(context_rules=json.dumps(config["context_rules"])))
+
+    assert response.status_code == 200
+    assert Contact.objects.get(user_id="u1").intent_score is not None
+    assert page.status_code == 200
+    assert "product.price is not known when scoring" in refused.content.decode()  # a new version is held to it
 
 
 def test_what_if_partial_updates_from_the_form(client, charlie, scored_contacts):

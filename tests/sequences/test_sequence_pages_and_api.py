@@ -129,6 +129,25 @@ def test_segment_form_refuses_an_invalid_condition(client, bob):
     assert not Segment.objects.filter(name="Broken").exists()
 
 
+@pytest.mark.parametrize("value", ["1e400", "NaN", "-Infinity"])
+def test_segment_form_refuses_a_number_no_database_column_takes(client, bob, value):
+    client.force_login(bob)
+
+    response = client.post(
+        "/segments/new/",
+        {
+            "name": "Huge",
+            "condition": f'{{"field": "score.value", "op": "gt", "value": {value}}}',
+            "delay_min_hours": "1",
+            "delay_max_hours": "2",
+        },
+    )
+
+    assert response.status_code == 200
+    assert "The condition could not be read." in response.content.decode()
+    assert not Segment.objects.filter(name="Huge").exists()
+
+
 def test_the_api_creates_a_sequence_with_steps_and_refuses_incomplete_activation(api_for, bob):
     api = api_for(bob)
     payload = {

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from sequences.bulk_sql import copy_rows, update_rows
 from sequences.intent_scoring import IntentScore, ScoringFacts, score_intent
+from sequences.intent_timeline import faded_score
 from sequences.models import (
     Contact,
     ScoreHistory,
@@ -90,12 +91,14 @@ def contact_fact_context(contact: Contact) -> dict:
     }
 
 
-def current_intent(contact: Contact, config: ScoringConfig, *, now: datetime) -> IntentScore | None:
+def current_intent(
+    contact: Contact, config: ScoringConfig, *, now: datetime, explain: bool = True
+) -> IntentScore | None:
     """The contact's score as of `now` (decay included), from the facts stored at the last event."""
     if not contact.intent_facts:
         return None
     facts = ScoringFacts.from_json(contact.intent_facts, contact=contact_fact_context(contact))
-    return score_intent(facts, config, now=now)
+    return score_intent(facts, config, now=now, explain=explain)
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,8 +207,9 @@ def _score(
     recent_downloads: int,
 ) -> ScoreHistory | None:
     """Score the contact as of its latest event and keep the facts, so the score can be explained later; the
-    history row if the score or tier changed. (Three batches in four left both as they were in bench/ingest.py's
-    traffic: the history keeps the changes, the sparkline draws them.)"""
+    history row if the score or tier changed from what the previous one had faded to by now. (Three batches in
+    four left both as they were in bench/ingest.py's traffic: the history keeps the changes, the sparkline draws
+    them, and fills in the fading between them: intent_timeline.)"""
     facts = ScoringFacts(
         session_duration_seconds=session.duration_seconds,
         product_dwell_seconds=session.product_dwell_seconds,
@@ -223,14 +227,19 @@ def _score(
         event_properties=event.properties,
         contact=contact_fact_context(contact),
     )
-    result = score_intent(facts, config, now=session.last_event_at)
-    previous_score, previous_tier = contact.intent_score, contact.intent_tier
+    # Ingest keeps the value and tier; the explanation's wording is built when someone reads it.
+    result = score_intent(facts, config, now=session.last_event_at, explain=False)
+    previous_score, previous_tier, previous_at = contact.intent_score, contact.intent_tier, contact.intent_scored_at
     contact.intent_score, contact.intent_tier = result.value, result.tier
     contact.intent_scored_at, contact.intent_facts = session.last_event_at, facts.to_json()
     seen = set(contact.categories_seen) | set(session.categories)
     contact.categories_seen = sorted(seen)
-    if previous_score == result.value and previous_tier == result.tier:
-        return None
+    if previous_score is not None and previous_tier == result.tier:
+        # Compared with the faded score: a visit a day later that scores what the last one did is a return from
+        # the fade, which the curve must show; a second batch of the same session is no change.
+        hours = (session.last_event_at - previous_at).total_seconds() / 3600 if previous_at else 0.0
+        if round(faded_score(previous_score, hours, config.half_life_hours), 1) == result.value:
+            return None
     return ScoreHistory(
         contact_id=contact.pk,
         scored_at=session.last_event_at,

@@ -198,7 +198,9 @@ def factor_sub_scores(facts: ScoringFacts, config: ScoringConfig) -> dict[str, t
     return {"time_spent": time, "action_depth": depth, "category_relevance": relevance, "lifecycle_stage": lifecycle}
 
 
-def score_intent(facts: ScoringFacts, config: ScoringConfig, *, now: datetime) -> IntentScore:
+def score_intent(facts: ScoringFacts, config: ScoringConfig, *, now: datetime, explain: bool = True) -> IntentScore:
+    """The score, its tier and its lines. `explain=False` leaves the context lines' reasons short (what the
+    rule did, not the facts that made it hold): for callers that keep only the value and tier."""
     lines: list[ScoreLine] = []
     for factor, (sub_score, reason) in factor_sub_scores(facts, config).items():
         weight = config.weights[factor]
@@ -212,7 +214,7 @@ def score_intent(facts: ScoringFacts, config: ScoringConfig, *, now: datetime) -
         # The quick verdict for every rule; the traced one, to say why, only for the few that hold.
         if not conditions.holds(rule.condition, context, now=now):
             continue
-        why = ", ".join(deciding_facts(conditions.evaluate(rule.condition, context, now=now)))
+        why = ", ".join(deciding_facts(conditions.evaluate(rule.condition, context, now=now))) if explain else ""
         because = f": {why}" if why else ""
         if rule.adjust:
             change = max(-total, min(100 - total, rule.adjust))

@@ -80,7 +80,8 @@ def what_if(*, draft: ScoringConfig, now: datetime, sample: int = 12, at_last_ac
     for contact in contacts:
         facts = ScoringFacts.from_json(contact.intent_facts, contact=contact_fact_context(contact))
         moment = facts.session_last_event_at if at_last_activity and facts.session_last_event_at else now
-        before, after = score_intent(facts, active, now=moment), score_intent(facts, draft, now=moment)
+        before = score_intent(facts, active, now=moment, explain=False)
+        after = score_intent(facts, draft, now=moment, explain=False)
         moves[(before.tier, after.tier)] += 1
         rows.append(Retier(contact, before.value, before.tier, after.value, after.tier))
     shown = sorted(

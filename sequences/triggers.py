@@ -109,7 +109,7 @@ def detect_quiet_sessions(*, now: datetime) -> int:
             for summary in due:
                 facts = all_facts[summary.pk]
                 contact = summary.contact
-                score = current_intent(contact, config, now=now)
+                score = current_intent(contact, config, now=now, explain=False)
                 if score is not None:
                     contact.intent_score, contact.intent_tier = score.value, score.tier
                 found.extend(
@@ -220,7 +220,7 @@ def detect_lapsed_contacts(*, now: datetime) -> int:
         candidate = lapsed_trigger(contact.last_seen_at, now=now, rules=rules)
         if candidate is None:
             continue
-        score = current_intent(contact, config, now=now)
+        score = current_intent(contact, config, now=now, explain=False)
         if score is not None:
             contact.intent_score, contact.intent_tier = score.value, score.tier
         found.append((contact, candidate))

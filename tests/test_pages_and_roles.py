@@ -226,3 +226,24 @@ def test_identify_traits_show_on_the_timeline(client, charlie, tracker):
 
     assert "<summary>traits</summary>" in html
     assert "pro" in html
+
+
+@pytest.mark.parametrize(
+    ("url", "json_body"),
+    [
+        ("/contacts/?q=a%00b", False),
+        ("/api/v1/contacts/?search=a%00b", True),
+        ("/api/v1/contacts/?user_id=a%00b", True),
+        ("/api/v1/contacts/a%00b/", True),
+    ],
+)
+def test_a_nul_character_in_the_address_is_a_400_not_a_500(client, charlie, url, json_body):
+    client.force_login(charlie)
+
+    response = client.get(url)
+
+    assert response.status_code == 400
+    if json_body:
+        assert response.json()["error"] == "The address must not contain the NUL character (%00)."
+    else:
+        assert "must not contain the NUL character" in response.content.decode()

@@ -14,6 +14,19 @@ def _error(request: HttpRequest, status: int, title: str, detail: str) -> HttpRe
     return render(request, "error.html", {"title": title, "detail": detail}, status=status)
 
 
+def refuse_nul_characters(get_response):
+    """Middleware: a NUL character in the address or its query is a 400. PostgreSQL text cannot hold one, so a
+    lookup or search carrying it (`?q=%00`, `/api/v1/contacts/a%00b/`) would otherwise fail in the database as a
+    500. Form fields need no help: Django's form fields already refuse NUL."""
+
+    def middleware(request: HttpRequest) -> HttpResponse:
+        if "\x00" in request.path or any("\x00" in key + value for key, value in request.GET.items()):
+            return _error(request, 400, "Bad request", "The address must not contain the NUL character (%00).")
+        return get_response(request)
+
+    return middleware
+
+
 def bad_request(request, exception=None):
     return _error(request, 400, "Bad request", "The request could not be understood.")
 

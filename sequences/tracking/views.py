@@ -165,7 +165,7 @@ def _client_ip(request: HttpRequest) -> str | None:
     nearest proxy's: each proxy appends the address it saw to X-Forwarded-For, so the one the farthest trusted
     proxy saw is that many entries from the end. Entries before it are the client's to write, so never read."""
     proxies = settings.TRUSTED_PROXIES
-    if proxies:
+    if proxies > 0:  # never a negative count: forwarded[1] and on are the client's to write
         forwarded = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",") if part.strip()]
         if len(forwarded) >= proxies:
             return forwarded[-proxies]

@@ -38,7 +38,7 @@ def contact_list(request):
     _, config = active_scoring()
     now = timezone.now()
     for contact in page.object_list:
-        contact.current_intent = current_intent(contact, config, now=now)
+        contact.current_intent = current_intent(contact, config, now=now, explain=False)
     context = {"page": page, "query": query, "page_query": "&" + urlencode({"q": query}) if query else ""}
     # The live search box asks only for the results table; htmx restoring history wants the whole page.
     partial = request.htmx and not request.htmx.history_restore_request
@@ -72,8 +72,15 @@ def _intent_context(contact: Contact) -> dict:
     _, config = active_scoring()
     now = timezone.now()
     recorded = list(contact.score_history.order_by("-scored_at")[:SPARKLINE_POINTS])[::-1]
+    points = [ScorePoint(h.scored_at, h.score, h.tier) for h in recorded]
+    if (
+        contact.intent_scored_at
+        and contact.intent_score is not None
+        and (not points or contact.intent_scored_at > points[-1].at)
+    ):  # the latest scoring, when it changed nothing worth a history row
+        points.append(ScorePoint(contact.intent_scored_at, contact.intent_score, contact.intent_tier))
     timeline = intent_timeline(
-        [ScorePoint(h.scored_at, h.score, h.tier) for h in recorded],
+        points,
         now=now,
         half_life_hours=config.half_life_hours,
         high=config.high_threshold,

@@ -128,3 +128,18 @@ def test_the_intent_card_refreshes_itself_with_the_live_score(client, charlie, t
 
 def _score(html: str) -> float:
     return float(html.split('id="intent-score">')[1].split("<")[0])
+
+
+@pytest.mark.django_db
+def test_a_visit_that_scores_what_the_faded_last_one_did_is_recorded(tracker, stages):
+    # Two identical one-page visits a day apart: the same score each time, but in between it had faded by half,
+    # so the second is a rise the curve must show (it was left out when only changes of score were kept).
+    for days_ago in (1, 0):
+        when = (timezone.now() - timedelta(days=days_ago)).isoformat()
+        tracker.post("page", {"userId": "u1", "name": "Pricing", "timestamp": when})
+    contact = Contact.objects.get(user_id="u1")
+
+    scores = list(contact.score_history.order_by("scored_at").values_list("score", flat=True))
+
+    assert len(scores) == 2
+    assert scores[0] == scores[1]

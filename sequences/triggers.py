@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Exists, OuterRef
 
 from sequences.bulk_sql import insert_rows
 from sequences.intent import active_scoring, current_intent, trigger_rules
@@ -52,19 +52,28 @@ def record_triggers(found: Iterable[tuple[Contact, TriggerCandidate]], *, now: d
     return len(rows)
 
 
+# What counts as the person coming back (identify and alias may come from a CRM or a server, not a visit).
+VISIT_TYPES = ("page", "screen", "track")
+
+
 def fire_waiting_triggers(contact_ids: Iterable[int], *, now: datetime) -> int:
     """Triggers that waited for an email address fire once the contact has one (`contact_ids`: contacts that
     have one now). Runs for most ingest batches, so on PostgreSQL it is one statement whose text never changes.
 
     Except a lapse the contact has since ended: a lapsed visitor who comes back and identifies has been seen
     after the lapse was due, and releasing it then would start a "we miss you" sequence for someone who is on
-    the site right now. Such an occurrence is dropped, not fired. The other types stay true when the visitor
-    comes back: the download, the form, the long session, the cart left or the page exit still happened.
+    the site right now. Such an occurrence is dropped, not fired. Seen means a page, screen or track event: an
+    identify or alias alone (a CRM sync, a server-side call) is not the person coming back. The other types
+    stay true when the visitor comes back: the download, the form, the long session, the cart left or the page
+    exit still happened.
     """
     ids, waiting = list(contact_ids), TriggerOccurrence.Status.WAITING_FOR_EMAIL
     if connection.vendor != "postgresql":
-        TriggerOccurrence.objects.filter(
-            contact_id__in=ids, status=waiting, type="lapsed", contact__last_seen_at__gt=F("occurred_at")
+        came_back = Event.objects.filter(
+            contact_id=OuterRef("contact_id"), occurred_at__gt=OuterRef("occurred_at"), type__in=VISIT_TYPES
+        )
+        TriggerOccurrence.objects.filter(contact_id__in=ids, status=waiting, type="lapsed").filter(
+            Exists(came_back)
         ).delete()
         return TriggerOccurrence.objects.filter(contact_id__in=ids, status=waiting).update(
             status=TriggerOccurrence.Status.FIRED, fired_at=now
@@ -73,9 +82,10 @@ def fire_waiting_triggers(contact_ids: Iterable[int], *, now: datetime) -> int:
         # Both parts see the table as it was before the statement, so the UPDATE leaves the dropped rows out.
         cursor.execute(
             "WITH ended AS ("
-            " DELETE FROM sequences_triggeroccurrence t USING sequences_contact c"
-            " WHERE t.contact_id = c.id AND t.status = %s AND t.type = 'lapsed'"
-            " AND t.contact_id = ANY(%b::bigint[]) AND c.last_seen_at > t.occurred_at RETURNING t.id)"
+            " DELETE FROM sequences_triggeroccurrence t"
+            " WHERE t.status = %s AND t.type = 'lapsed' AND t.contact_id = ANY(%b::bigint[])"
+            " AND EXISTS (SELECT 1 FROM sequences_event e WHERE e.contact_id = t.contact_id"
+            " AND e.occurred_at > t.occurred_at AND e.type IN ('page', 'screen', 'track')) RETURNING t.id)"
             " UPDATE sequences_triggeroccurrence SET status = %s, fired_at = %s"
             " WHERE status = %s AND contact_id = ANY(%b::bigint[]) AND id NOT IN (SELECT id FROM ended)",
             [waiting, ids, TriggerOccurrence.Status.FIRED, now, waiting, ids],

@@ -99,6 +99,7 @@ def test_a_lapsed_visitor_who_comes_back_and_signs_in_gets_no_win_back(tracker, 
     load_default_sequences()
     lapsed_visitor(tracker)
 
+    tracker.post("page", {"anonymousId": "anon-9", "name": "Home"})
     tracker.post("identify", {"userId": "u-9", "anonymousId": "anon-9", "traits": {"email": "back@example.com"}})
     enrol_pending_triggers(now=timezone.now())
 
@@ -110,11 +111,25 @@ def test_a_lapsed_visitor_who_comes_back_and_signs_in_gets_no_win_back(tracker, 
 @pytest.mark.django_db
 def test_a_lapsed_device_merged_into_an_active_customer_starts_no_win_back(tracker, stages):
     tracker.post("identify", {"userId": "u-5", "traits": {"email": "active@example.com"}})
+    tracker.post("track", {"userId": "u-5", "event": "Product Viewed"})
     lapsed_visitor(tracker, anonymous_id="old-laptop")
 
     tracker.post("identify", {"userId": "u-5", "anonymousId": "old-laptop"})
 
     assert not TriggerOccurrence.objects.filter(type="lapsed").exists()
+
+
+@pytest.mark.django_db
+def test_a_server_side_identify_sent_now_is_no_return_and_releases_the_lapse(tracker, stages):
+    load_default_sequences()
+    lapsed_visitor(tracker)
+
+    # A CRM or server-side call without a timestamp: dated now, but nobody visited.
+    tracker.post("identify", {"userId": "u-9", "anonymousId": "anon-9", "traits": {"email": "crm@example.com"}})
+    enrol_pending_triggers(now=timezone.now())
+
+    assert TriggerOccurrence.objects.get(type="lapsed").status == "fired"
+    assert Enrolment.objects.filter(sequence__entry_trigger="lapsed").exists()
 
 
 @pytest.mark.django_db

@@ -17,18 +17,23 @@ ROLES = (VIEWER, EDITOR, ADMIN)  # in rising order of power
 ROLE_CHOICES = [(ADMIN, "Admin"), (EDITOR, "Editor"), (VIEWER, "Viewer")]
 
 
-def role_of(user) -> str | None:
-    if not user or not user.is_authenticated or not user.is_active:
-        return None
+def stored_role(user) -> str | None:
+    """The role the user's groups give, whether or not the account is active (prefetched groups are used)."""
     if user.is_superuser:
         return ADMIN
+    names = {group.name for group in user.groups.all()}
+    return next((role for role in reversed(ROLES) if role in names), None)
+
+
+def role_of(user) -> str | None:
+    """The role the user acts with now: none for an anonymous or deactivated user."""
+    if not user or not user.is_authenticated or not user.is_active:
+        return None
     cached = getattr(user, "_triggerapp_role", False)
     if cached is not False:
         return cached
-    names = set(user.groups.values_list("name", flat=True))
-    role = next((r for r in reversed(ROLES) if r in names), None)
-    user._triggerapp_role = role
-    return role
+    user._triggerapp_role = stored_role(user)
+    return user._triggerapp_role
 
 
 def has_role(user, needed: str) -> bool:

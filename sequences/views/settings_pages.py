@@ -4,6 +4,7 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import SetPasswordForm
 from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Q
@@ -13,7 +14,7 @@ from django.views.decorators.http import require_POST
 
 from sequences.forms import AccountForm, LifecycleStageForm, RoleForm, UserCreateForm, WriteKeyForm
 from sequences.models import Account, LifecycleStage, QueuedBatch, RejectedEvent, WriteKey
-from triggerapp.roles import ADMIN, ROLE_CHOICES, ROLES, role_required, set_role
+from triggerapp.roles import ADMIN, ROLE_CHOICES, role_required, set_role, stored_role
 
 
 @role_required(ADMIN)
@@ -60,18 +61,7 @@ def queued_batches_retry_all(request):
     return redirect("rejected-events")
 
 
-def _stored_role(user) -> str | None:
-    """The role a user's groups give, active or not (role_of answers None for a deactivated user).
-
-    Read from the prefetched groups, so the Users page costs one query for everyone's roles.
-    """
-    if user.is_superuser:
-        return ADMIN
-    names = {group.name for group in user.groups.all()}
-    return next((role for role in reversed(ROLES) if role in names), None)
-
-
-def _lock_admins() -> None:
+def _lock_admins(request) -> None:
     """Serialise the changes that can take an active admin away (deactivating, demoting).
 
     Without it two admins demoting or deactivating each other at the same moment would each still count the
@@ -80,10 +70,13 @@ def _lock_admins() -> None:
     """
     group, _ = Group.objects.get_or_create(name=ADMIN)
     Group.objects.select_for_update(no_key=True).filter(pk=group.pk).exists()
+    # The acting admin, read again under the lock: one demoted or deactivated a moment ago acts no more.
+    if not _is_active_admin(get_user_model().objects.prefetch_related("groups").get(pk=request.user.pk)):
+        raise PermissionDenied("You are no longer an admin.")
 
 
 def _is_active_admin(user) -> bool:
-    return user.is_active and _stored_role(user) == ADMIN
+    return user.is_active and stored_role(user) == ADMIN
 
 
 def _another_active_admin(user) -> bool:
@@ -102,7 +95,7 @@ def users(request):
         messages.success(request, f"User {user.username} created as {data['role']}.")
         return redirect("users")
     everyone = User.objects.order_by("-is_active", "username").prefetch_related("groups")
-    people = [(user, _stored_role(user)) for user in everyone]
+    people = [(user, stored_role(user)) for user in everyone]
     context = {"form": form, "people": people, "role_choices": ROLE_CHOICES}
     return render(request, "sequences/users.html", context)
 
@@ -113,7 +106,7 @@ def user_role(request, pk: int):
     form = RoleForm(request.POST)
     role = form.cleaned_data["role"] if form.is_valid() else None
     with transaction.atomic():
-        _lock_admins()
+        _lock_admins(request)
         user = get_object_or_404(get_user_model(), pk=pk)  # read under the lock: current role and status
         if role is None:
             messages.error(request, "Choose admin, editor or viewer.")
@@ -133,7 +126,7 @@ def user_role(request, pk: int):
 @require_POST
 def user_deactivate(request, pk: int):
     with transaction.atomic():
-        _lock_admins()
+        _lock_admins(request)
         user = get_object_or_404(get_user_model(), pk=pk)  # read under the lock: current role and status
         if user == request.user:
             messages.error(request, "You cannot deactivate yourself: another admin has to do it.")

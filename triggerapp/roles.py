@@ -10,6 +10,7 @@ from functools import wraps
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
+from django_htmx.http import HttpResponseClientRedirect
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 VIEWER, EDITOR, ADMIN = "viewer", "editor", "admin"
@@ -59,6 +60,10 @@ def role_required(needed: str) -> Callable:
         @wraps(view)
         def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
             if not request.user.is_authenticated:
+                if getattr(request, "htmx", False):
+                    # A partial (a poll, a live search) would put the login page inside the page: send the
+                    # whole window there, and back to the page the user was on.
+                    return HttpResponseClientRedirect(redirect_to_login(request.htmx.current_url_abs_path or "/").url)
                 return redirect_to_login(request.get_full_path())
             if not has_role(request.user, needed):
                 raise PermissionDenied(f"This page needs the {needed} role.")

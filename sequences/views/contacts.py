@@ -49,11 +49,12 @@ def contact_list(request):
 @vary_on_headers("HX-Request")
 @role_required(VIEWER)
 def contact_detail(request, pk: int):
-    contact = get_object_or_404(Contact.objects.prefetch_related("anonymous_ids"), pk=pk)
-    context = {"contact": contact, **_intent_context(contact)}
     # The intent card polls itself, so a marketer watching a live session sees its score move.
     if request.htmx and request.GET.get("part") == "intent":
-        return render(request, "sequences/contact_detail.html#intent", context)
+        contact = get_object_or_404(Contact, pk=pk)
+        return render(request, "sequences/contact_detail.html#intent", {"contact": contact, **_intent_context(contact)})
+    contact = get_object_or_404(Contact.objects.prefetch_related("anonymous_ids"), pk=pk)
+    context = {"contact": contact, **_intent_context(contact)}
     events = Paginator(contact.events.order_by("-occurred_at", "-pk"), 50).get_page(request.GET.get("page"))
     first_event_at = contact.events.aggregate(first=Min("occurred_at"))["first"]
     context.update(

@@ -120,7 +120,7 @@ def test_the_intent_card_refreshes_itself_with_the_live_score(client, charlie, t
     tracker.post("track", {"userId": "u1", "event": "Checkout Started"})
     after = client.get(f"{url}?part=intent", HTTP_HX_REQUEST="true").content.decode()
 
-    assert 'hx-trigger="every 5s"' in page
+    assert "hx-trigger=\"every 5s [document.visibilityState === 'visible']\"" in page  # not in hidden tabs
     assert after.strip().startswith('<section class="card intent-card" id="intent-card"')
     assert "Sequences" not in after  # only the card, not the page
     assert _score(before) < _score(after)
@@ -143,3 +143,14 @@ def test_a_visit_that_scores_what_the_faded_last_one_did_is_recorded(tracker, st
 
     assert len(scores) == 2
     assert scores[0] == scores[1]
+
+
+@pytest.mark.django_db
+def test_a_poll_after_the_session_ended_sends_the_window_to_login_not_the_card(client):
+    response = client.get(
+        "/contacts/7/?part=intent", HTTP_HX_REQUEST="true", HTTP_HX_CURRENT_URL="http://testserver/contacts/7/"
+    )
+
+    assert response.status_code == 200
+    assert response["HX-Redirect"] == "/login/?next=/contacts/7/"
+    assert response.content == b""

@@ -69,13 +69,15 @@ def test_the_window_is_the_active_models_setting(history, api_for, charlie):
 
 def test_a_contact_stored_under_the_old_field_name_is_still_shown(history, api_for, charlie):
     facts = Contact.objects.get(user_id="ann").intent_facts
-    facts["downloads_last_14_days"] = facts.pop("recent_downloads")
+    facts.pop("recent_downloads")
+    facts["downloads_last_14_days"] = 5  # as a contact scored before the rename has it
     Contact.objects.filter(user_id="ann").update(intent_facts=facts)
 
     response = api_for(charlie).get("/api/v1/contacts/ann/")
 
     assert response.status_code == 200
-    assert response.json()["intent_score"] is not None
+    reasons = [factor["reason"] for factor in response.json()["score_factors"]]
+    assert any("contact.recent_downloads = 5" in reason for reason in reasons), reasons  # the old name, read
 
 
 def migrate(target):

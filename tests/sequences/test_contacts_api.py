@@ -1,6 +1,10 @@
 """The management API: contacts, search, a profile with recent events, the OpenAPI schema; all behind auth."""
 
 import pytest
+from django.db import connection
+
+from sequences.contact_search import search_contacts
+from sequences.models import Contact
 
 pytestmark = pytest.mark.django_db
 
@@ -95,3 +99,32 @@ def test_the_schema_needs_a_role_and_its_page_sends_people_to_login(client, api_
     assert client.get("/api/schema/").status_code == 401
     assert api_for(no_role).get("/api/schema/").status_code == 403
     assert api_for(charlie).get("/api/schema/").status_code == 200
+
+
+def test_search_finds_by_any_part_of_email_user_id_or_full_name_and_by_device(api_for, charlie, tracker):
+    tracker.post(
+        "identify",
+        {"userId": "crm-77", "anonymousId": "dev-1", "traits": {"email": "ada@example.com", "name": "Ada Lovelace"}},
+    )
+    tracker.post("identify", {"userId": "crm-78", "traits": {"email": "grace@example.com", "name": "Grace Hopper"}})
+    api = api_for(charlie)
+
+    def found(text):
+        return [c["user_id"] for c in api.get("/api/v1/contacts/", {"search": text}).json()["results"]]
+
+    assert found("EXAMPLE.com") == ["crm-78", "crm-77"]
+    assert found("m-77") == ["crm-77"]
+    assert found("ada   lovelace") == ["crm-77"]
+    assert found("a lovelace") == ["crm-77"]
+    assert found("dev-1") == ["crm-77"]
+    assert found("100%") == []  # % and _ are text, not wildcards
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the trigram index is PostgreSQL's")
+def test_search_is_answered_by_the_trigram_index(db):
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a test's few rows would otherwise be read whole
+
+        plan = search_contacts(Contact.objects.all(), "lovelace").explain()
+
+    assert "contact_search_trgm_idx" in plan

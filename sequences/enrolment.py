@@ -129,8 +129,18 @@ def _enrol(occurrence: TriggerOccurrence, sequence: Sequence, account: Account, 
     if segments and segment is None:
         return False
     key = enrolment_key(occurrence.type, occurrence.key, occurrence.facts)
-    previous = Enrolment.objects.filter(sequence=sequence, contact=contact).order_by("-enrolled_at").first()
-    if previous is not None and not key.startswith("cart:"):
+    mine = Enrolment.objects.filter(sequence=sequence, contact=contact)
+    if key.startswith("cart:"):
+        # A new cart enrols whatever came before; the same cart abandoned again in a later visit (a trigger of
+        # its own since carts are abandoned once per session) is a re-entry, which the sequence's rules decide.
+        previous = mine.filter(trigger__facts__cart_id=occurrence.facts["cart_id"]).order_by("-enrolled_at").first()
+        if previous is not None:
+            if previous.trigger_id == occurrence.pk:
+                return False  # this very abandonment is enrolled already
+            key = f"{key}:{occurrence.pk}"
+    else:
+        previous = mine.order_by("-enrolled_at").first()
+    if previous is not None:
         if not sequence.allow_reentry:
             return False
         if occurrence.occurred_at - previous.enrolled_at < timedelta(days=sequence.reentry_after_days):
@@ -269,7 +279,7 @@ def exit_on_order(*, contact_id: int, cart_ids: set[str], now: datetime) -> int:
         contact_id=contact_id, status=Enrolment.Status.ACTIVE, sequence__exit_on_order=True
     )
     if cart_ids:
-        keyed = active.filter(key__in=[f"cart:{cart}" for cart in cart_ids])
+        keyed = active.filter(key__startswith="cart:", trigger__facts__cart_id__in=sorted(cart_ids))
         unkeyed = active.exclude(key__startswith="cart:")
         targets = list(keyed) + list(unkeyed)
     else:

@@ -105,7 +105,9 @@ class Enrolment(models.Model):
     sequence_version = models.PositiveIntegerField()
     segment = models.ForeignKey(Segment, null=True, on_delete=models.SET_NULL, related_name="enrolments")
     trigger = models.ForeignKey(TriggerOccurrence, null=True, on_delete=models.SET_NULL, related_name="enrolments")
-    key = models.CharField(max_length=250, help_text="e.g. the cart id: the same cart never enrols twice")
+    key = models.CharField(
+        max_length=250, help_text="e.g. the cart id (plus the abandonment, for a re-entry): each key enrols once"
+    )
     held_out = models.BooleanField(default=False, help_text="Control group: messages are withheld, not sent")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
     exit_reason = models.CharField(max_length=200, blank=True, default="")

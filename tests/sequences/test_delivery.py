@@ -10,7 +10,7 @@ from django.utils import timezone
 from sequences.delivery import claim_due_messages, recover_stuck_messages, send_claimed_messages
 from sequences.demo_sequences import load_default_sequences
 from sequences.enrolment import enrol_pending_triggers
-from sequences.models import Account, Contact, Enrolment, Message, Sequence
+from sequences.models import Account, Contact, Enrolment, Message, Sequence, TriggerOccurrence
 from sequences.triggers import detect_quiet_sessions
 from tests.sequences.test_intent_end_to_end import abandoning_session, iso
 
@@ -126,6 +126,47 @@ def test_the_same_cart_never_enrols_twice_and_a_new_cart_does(tracker, cart_sequ
         ("cart:cart-77", "exited"),
         ("cart:cart-88", "active"),
     ]
+
+
+def abandon_again(tracker, *, minutes_ago: float) -> None:
+    """The same shopper leaves the same cart (cart-77) once more, in a visit of its own."""
+    start = timezone.now() - timedelta(minutes=minutes_ago)
+    tracker.post(
+        "track",
+        {"userId": "u-1", "event": "Checkout Started", "properties": {"cart_id": "cart-77"}, "timestamp": iso(start)},
+    )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("reentry_after_days", "enrolments"), [(7, 1), (0, 2)])
+def test_the_same_cart_left_again_in_a_later_visit_follows_the_re_entry_rules(
+    tracker, cart_sequence, smtp_sink, reentry_after_days, enrolments
+):
+    cart_sequence.reentry_after_days = reentry_after_days
+    cart_sequence.save()
+    abandon(tracker, minutes_ago=120)
+    run_pipeline(timezone.now() - timedelta(minutes=90))  # enrolled then
+
+    abandon_again(tracker, minutes_ago=10)  # over the 30-minute gap: a new visit
+    run_pipeline()
+
+    assert TriggerOccurrence.objects.filter(type="cart_abandoned").count() == 2  # recorded either way
+    assert Enrolment.objects.count() == enrolments
+    assert Enrolment.objects.filter(status="active").count() == 1  # a re-entry supersedes the earlier one
+
+
+@pytest.mark.django_db
+def test_an_order_for_the_cart_exits_its_re_entered_enrolment(tracker, cart_sequence, smtp_sink):
+    cart_sequence.reentry_after_days = 0
+    cart_sequence.save()
+    abandon(tracker, minutes_ago=120)
+    run_pipeline(timezone.now() - timedelta(minutes=90))  # enrolled then
+    abandon_again(tracker, minutes_ago=10)
+    run_pipeline()
+
+    tracker.post("track", {"userId": "u-1", "event": "Order Completed", "properties": {"cart_id": "cart-77"}})
+
+    assert not Enrolment.objects.filter(status="active").exists()
 
 
 @pytest.mark.django_db

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sequences.bulk_sql import copy_rows, update_rows
@@ -149,12 +149,23 @@ def update_intent(*, contacts: dict[int, Contact], events: Iterable[NewEvent]) -
                 before = folded[key] if key in folded else SessionFacts.from_json(summary.facts)
                 after = add_event(before, facts)
             folded[key] = after
-            found.extend(
-                (contact, candidate)
-                for candidate in event_triggers(
+            candidates = list(
+                event_triggers(
                     facts, before, after, session_id=event.session_id, message_id=event.message_id, rules=rules
                 )
             )
+            if candidates:
+                # Scored as this event left the session, not as the whole batch does: a server's batch may hold
+                # a contact's whole afternoon, and the trigger keeps the score at its own moment. Triggers are
+                # rare, so this costs little.
+                downloads = download_counts.get(contact_id, 0)
+                then = score_intent(
+                    _scoring_facts(contact, after, event, facts.action, downloads),
+                    config,
+                    now=after.last_event_at,
+                    explain=False,
+                )
+                found.extend((contact, replace(c, score=then.value, tier=then.tier)) for c in candidates)
             if latest is None or after.last_event_at >= latest[0].last_event_at:
                 latest = (after, event, facts.action)
         session, event, action = latest
@@ -210,23 +221,7 @@ def _score(
     history row if the score or tier changed from what the previous one had faded to by now. (Three batches in
     four left both as they were in bench/ingest.py's traffic: the history keeps the changes, the sparkline draws
     them, and fills in the fading between them: intent_timeline.)"""
-    facts = ScoringFacts(
-        session_duration_seconds=session.duration_seconds,
-        product_dwell_seconds=session.product_dwell_seconds,
-        page_views=session.page_views,
-        product_views=session.product_views,
-        actions=session.actions,
-        categories=session.categories,
-        converted=session.converted,
-        session_last_event_at=session.last_event_at,
-        lifecycle_stage=contact.lifecycle_stage,
-        past_categories=session.prior_categories,
-        recent_downloads=recent_downloads,
-        event_name=event.name,
-        event_action=action or "",
-        event_properties=event.properties,
-        contact=contact_fact_context(contact),
-    )
+    facts = _scoring_facts(contact, session, event, action, recent_downloads)
     # Ingest keeps the value and tier; the explanation's wording is built when someone reads it.
     result = score_intent(facts, config, now=session.last_event_at, explain=False)
     previous_score, previous_tier, previous_at = contact.intent_score, contact.intent_tier, contact.intent_scored_at
@@ -247,4 +242,26 @@ def _score(
         tier=result.tier,
         previous_tier=previous_tier,
         model_version=model_version,
+    )
+
+
+def _scoring_facts(
+    contact: Contact, session: SessionFacts, event: NewEvent, action: str | None, recent_downloads: int
+) -> ScoringFacts:
+    return ScoringFacts(
+        session_duration_seconds=session.duration_seconds,
+        product_dwell_seconds=session.product_dwell_seconds,
+        page_views=session.page_views,
+        product_views=session.product_views,
+        actions=session.actions,
+        categories=session.categories,
+        converted=session.converted,
+        session_last_event_at=session.last_event_at,
+        lifecycle_stage=contact.lifecycle_stage,
+        past_categories=session.prior_categories,
+        recent_downloads=recent_downloads,
+        event_name=event.name,
+        event_action=action or "",
+        event_properties=event.properties,
+        contact=contact_fact_context(contact),
     )

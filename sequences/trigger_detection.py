@@ -35,6 +35,10 @@ class TriggerCandidate:
     key: str  # unique per contact: the same occurrence is never recorded twice
     occurred_at: datetime
     facts: Mapping[str, Any] = field(default_factory=dict)
+    # The intent score and tier at that moment, where the caller scored it (ingest does, event by event);
+    # otherwise the contact's stored score is recorded.
+    score: float | None = None
+    tier: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,8 +42,8 @@ def record_triggers(found: Iterable[tuple[Contact, TriggerCandidate]], *, now: d
                 "detected_at": now,
                 "status": TriggerOccurrence.Status.FIRED if has_email else TriggerOccurrence.Status.WAITING_FOR_EMAIL,
                 "fired_at": now if has_email else None,
-                "score": contact.intent_score or 0.0,
-                "tier": contact.intent_tier or "low",
+                "score": candidate.score if candidate.score is not None else contact.intent_score or 0.0,
+                "tier": candidate.tier or contact.intent_tier or "low",
                 "facts": dict(candidate.facts),
                 "enrolment_checked": False,
             }

@@ -11,7 +11,7 @@ from django.utils.dateparse import parse_datetime
 
 from sequences.demo_sequences import load_default_sequences
 from sequences.enrolment import enrol_pending_triggers
-from sequences.models import Enrolment, TriggerOccurrence
+from sequences.models import Contact, Enrolment, TriggerOccurrence
 from sequences.triggers import detect_lapsed_contacts, detect_quiet_sessions
 from tests.sequences.test_intent_end_to_end import abandoning_session, iso
 
@@ -211,3 +211,22 @@ def test_the_beat_reads_page_paths_with_the_same_queries_for_two_sessions_or_twe
 
     assert few == many
     assert TriggerOccurrence.objects.filter(type="page_exit").count() == 44  # Pricing and Product pages, each
+
+
+@pytest.mark.django_db
+def test_a_trigger_keeps_the_score_of_its_own_moment_not_the_batchs_end(tracker, stages):
+    # A server sends a contact's afternoon in one batch: an early download, then a deep shopping session.
+    start = timezone.now() - timedelta(minutes=30)
+    at = lambda minutes: iso(start + timedelta(minutes=minutes))  # noqa: E731
+    batch = [
+        {"type": "identify", "userId": "u-1", "traits": {"email": "u1@example.com"}, "timestamp": at(0)},
+        {"type": "track", "userId": "u-1", "event": "Content Downloaded", "timestamp": at(0.5)},
+        {"type": "track", "userId": "u-1", "event": "Product Added", "timestamp": at(5)},
+        {"type": "track", "userId": "u-1", "event": "Checkout Started", "timestamp": at(7)},
+    ]
+
+    tracker.post("batch", {"batch": batch})
+
+    download = TriggerOccurrence.objects.get(type="content_downloaded")
+    final = Contact.objects.get(user_id="u-1").intent_score
+    assert download.score < final - 20  # scored as the download left the session, half a minute in

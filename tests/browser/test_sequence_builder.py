@@ -157,6 +157,8 @@ def write_copy(page: Page, email: dict, name: str = SEQUENCE) -> None:
     typing), save it, and go back to the sequence, whose card now lists the variant."""
     step_card(page, email["name"]).get_by_role("link", name="Copy & preview").click()
     expect(page.get_by_role("heading", level=1)).to_have_text(f"{email['name']} copy and preview")
+    # The heading shows before htmx has wired the form's input triggers: typing earlier would preview nothing.
+    page.wait_for_load_state("load")
     variants = page.locator("ol.variant-list > li")
     expect(variants).to_have_text(["No variants yet: start with the default."])
     expect(page.locator("#preview")).to_have_text("This email has no default variant yet: save one first.")

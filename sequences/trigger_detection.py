@@ -174,7 +174,15 @@ def quiet_session_triggers(
             found.append(
                 TriggerCandidate("cart_abandoned", f"cart_abandoned:session:{session_id}", facts.last_event_at, base)
             )
-    if rules.page_groups and not facts.converted and quiet >= timedelta(minutes=rules.page_exit_minutes):
+    # A visit that left a cart behind is a cart abandonment, not also a page exit: product pages -> cart -> gone
+    # would otherwise start the browse-abandonment emails beside the cart ones, about the same visit.
+    abandoned = any(candidate.type == "cart_abandoned" for candidate in found)
+    if (
+        rules.page_groups
+        and not facts.converted
+        and not abandoned
+        and quiet >= timedelta(minutes=rules.page_exit_minutes)
+    ):
         found.extend(_page_exits(facts, session_id, pages, rules))
     return found
 

@@ -226,6 +226,34 @@ def test_leaving_pricing_to_sign_up_and_buy_is_no_page_exit():
     assert quiet_session_triggers(facts, session_id="s", now=start + timedelta(hours=1), rules=RULES, pages=pages) == []
 
 
+def test_leaving_product_pages_for_the_cart_and_going_is_a_cart_abandonment_not_also_a_page_exit():
+    start = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+    facts, pages = browsing(start, "/products/kettle", "/cart")
+    facts = add_event(
+        facts,
+        event_facts(
+            type="track",
+            name="Product Added",
+            properties={"cart_id": "c-1"},
+            context={},
+            occurred_at=start + timedelta(minutes=2),
+            event_actions=DEFAULT_EVENT_ACTIONS,
+        ),
+    )
+
+    found = quiet_session_triggers(facts, session_id="s", now=start + timedelta(hours=1), rules=TWO_GROUPS, pages=pages)
+    browsed_only = quiet_session_triggers(
+        browsing(start, "/products/kettle", "/cart")[0],
+        session_id="s",
+        now=start + timedelta(hours=1),
+        rules=TWO_GROUPS,
+        pages=pages,
+    )
+
+    assert [t.type for t in found] == ["cart_abandoned"]
+    assert [t.type for t in browsed_only] == ["page_exit"]  # without a cart it is the browse abandonment
+
+
 def test_going_back_and_forth_is_one_exit_per_group_per_session():
     start = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
     facts, pages = browsing(start, "/pricing", "/", "/pricing", "/faq", "/pricing", "/", "/pricing")

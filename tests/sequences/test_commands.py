@@ -38,3 +38,20 @@ def test_seed_demo_is_idempotent_and_loads_users_key_and_contacts():
     ada = Contact.objects.get(user_id="u-1001")
     assert ada.events.filter(type="page").exists()
     assert not Contact.objects.filter(user_id__isnull=True).exists()
+
+
+def test_on_a_fresh_demo_the_what_if_has_someone_to_move(client):
+    from sequences.scoring_config import DEFAULT_CONFIG_JSON
+    from sequences.scoring_forms import ScoringModelForm
+
+    call_command("seed_demo", stdout=StringIO())
+    client.login(username="editor", password="triggerapp-demo")
+    draft = {k: v for k, v in ScoringModelForm.initial_from(DEFAULT_CONFIG_JSON).items() if v is not None}
+    draft.update(weight_action_depth=35, weight_lifecycle_stage=10)  # 10 points from stage to depth
+
+    html = client.post("/scoring/what-if/", draft, HTTP_HX_REQUEST="true").content.decode()
+
+    assert "Sam Okafor" in html
+    assert "Olive Park" in html
+    changed = int(html.split("<strong>")[1].split("</strong>")[0])
+    assert changed >= 2, html  # Sam up to high, Olive down to low

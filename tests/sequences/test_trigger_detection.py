@@ -191,6 +191,21 @@ def browsing(start, *paths, step=timedelta(minutes=1)):
     return facts_of(*events), [PageView(at, context["page"]["path"]) for at, _, _, _, context in events]
 
 
+def then_track(facts, name: str, properties: dict, *, at: datetime):
+    """The session's facts after one more track event."""
+    return add_event(
+        facts,
+        event_facts(
+            type="track",
+            name=name,
+            properties=properties,
+            context={},
+            occurred_at=at,
+            event_actions=DEFAULT_EVENT_ACTIONS,
+        ),
+    )
+
+
 def test_leaving_a_tracked_group_for_another_page_is_a_page_exit_once_the_visit_is_over():
     start = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
     facts, pages = browsing(start, "/", "/pricing", "/pricing/enterprise", "/blog/why-us", "/about")
@@ -211,17 +226,7 @@ def test_leaving_a_tracked_group_for_another_page_is_a_page_exit_once_the_visit_
 def test_leaving_pricing_to_sign_up_and_buy_is_no_page_exit():
     start = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
     facts, pages = browsing(start, "/pricing", "/signup")
-    facts = add_event(
-        facts,
-        event_facts(
-            type="track",
-            name="Order Completed",
-            properties={"order_id": "o-1"},
-            context={},
-            occurred_at=start + timedelta(minutes=3),
-            event_actions=DEFAULT_EVENT_ACTIONS,
-        ),
-    )
+    facts = then_track(facts, "Order Completed", {"order_id": "o-1"}, at=start + timedelta(minutes=3))
 
     assert quiet_session_triggers(facts, session_id="s", now=start + timedelta(hours=1), rules=RULES, pages=pages) == []
 
@@ -229,17 +234,7 @@ def test_leaving_pricing_to_sign_up_and_buy_is_no_page_exit():
 def test_leaving_product_pages_for_the_cart_and_going_is_a_cart_abandonment_not_also_a_page_exit():
     start = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
     facts, pages = browsing(start, "/products/kettle", "/cart")
-    facts = add_event(
-        facts,
-        event_facts(
-            type="track",
-            name="Product Added",
-            properties={"cart_id": "c-1"},
-            context={},
-            occurred_at=start + timedelta(minutes=2),
-            event_actions=DEFAULT_EVENT_ACTIONS,
-        ),
-    )
+    facts = then_track(facts, "Product Added", {"cart_id": "c-1"}, at=start + timedelta(minutes=2))
 
     found = quiet_session_triggers(facts, session_id="s", now=start + timedelta(hours=1), rules=TWO_GROUPS, pages=pages)
     browsed_only = quiet_session_triggers(

@@ -6,8 +6,9 @@ table; the SQL below must stay character for character what the index holds, or 
 First and last name sit side by side in it, so "ada lovelace" and "a lovelace" find Ada Lovelace.
 """
 
-from django.db.models import CharField, Q, QuerySet
+from django.db.models import CharField, Q, QuerySet, Value
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import Upper
 
 from sequences.models import AnonymousId, Contact
 
@@ -26,7 +27,9 @@ def search_contacts(queryset: QuerySet[Contact], text: str) -> QuerySet[Contact]
     # An anonymous id is matched whole, by its unique index, and joined in as ids: an OR across a join would
     # keep the trigram index from being used.
     device_owners = list(AnonymousId.objects.filter(value=text).values_list("contact_id", flat=True)[:10])
-    matches = Q(search_text__contains=text.upper())
+    # Capitalised by the database, as the stored side is: Python's upper() differs from PostgreSQL's (ß, and
+    # letters past ASCII where the database's locale is C), and the two would then never meet.
+    matches = Q(search_text__contains=Upper(Value(text)))
     if device_owners:
         matches |= Q(pk__in=device_owners)
     search_text = RawSQL(SEARCH_TEXT_SQL, [], output_field=CharField())  # noqa: S611 -- constant SQL, no input

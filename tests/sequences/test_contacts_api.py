@@ -120,6 +120,20 @@ def test_search_finds_by_any_part_of_email_user_id_or_full_name_and_by_device(ap
     assert found("100%") == []  # % and _ are text, not wildcards
 
 
+def test_search_finds_names_beyond_ascii_whatever_the_case(api_for, charlie, tracker):
+    tracker.post("identify", {"userId": "u-s", "traits": {"email": "js@example.com", "name": "Johann Strauß"}})
+    tracker.post("identify", {"userId": "u-j", "traits": {"email": "jm@example.com", "name": "José Martí"}})
+    api = api_for(charlie)
+
+    def found(text):
+        return [c["user_id"] for c in api.get("/api/v1/contacts/", {"search": text}).json()["results"]]
+
+    assert found("strauß") == ["u-s"]
+    assert found("josé") == ["u-j"]
+    if connection.vendor == "postgresql":  # SQLite capitalises ASCII letters only (so did its icontains)
+        assert found("MARTÍ") == ["u-j"]
+
+
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the trigram index is PostgreSQL's")
 def test_search_is_answered_by_the_trigram_index(db):
     with connection.cursor() as cursor:

@@ -8,14 +8,16 @@ long query. bench/ingest.py shows no cost on ingest: 18,491 and 18,743 events/s 
 without (docs/performance.md).
 """
 
+import sys
+
 from django.db import DatabaseError, migrations
 
 INDEX = "contact_search_trgm_idx"
 # contact_search.SEARCH_TEXT_SQL as it was when this was written; tests/sequences/test_contacts_api.py checks
 # that search still uses the index, so the two cannot drift apart unnoticed.
 SEARCH_TEXT_SQL = (
-    "UPPER(COALESCE(\"sequences_contact\".\"email\", '') || ' ' || COALESCE(\"sequences_contact\".\"user_id\", '')"
-    " || ' ' || \"sequences_contact\".\"first_name\" || ' ' || \"sequences_contact\".\"last_name\")"
+    'UPPER(COALESCE("sequences_contact"."email", \'\') || \' \' || COALESCE("sequences_contact"."user_id", \'\')'
+    ' || \' \' || "sequences_contact"."first_name" || \' \' || "sequences_contact"."last_name")'
 )
 
 
@@ -25,9 +27,16 @@ def create_index(apps, schema_editor):
     try:
         schema_editor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
     except DatabaseError as error:
-        print(f"\n  Contact search stays unindexed: pg_trgm could not be created ({error}).")
+        sys.stderr.write(f"\n  Contact search stays unindexed: pg_trgm could not be created ({error}).\n")
         return
     schema_editor.execute("SET lock_timeout = '10s'")
+    # A concurrent build that failed (the lock timeout, say) leaves an invalid index behind, which IF NOT EXISTS
+    # would then keep for good: never used, still written on every contact update. Start again instead.
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute("SELECT NOT indisvalid FROM pg_index WHERE indexrelid = to_regclass(%s)", [f'"{INDEX}"'])
+        broken = cursor.fetchone()
+    if broken and broken[0]:
+        schema_editor.execute(f'DROP INDEX {_concurrently(schema_editor)}IF EXISTS "{INDEX}"')
     schema_editor.execute(
         f'CREATE INDEX {_concurrently(schema_editor)}IF NOT EXISTS "{INDEX}" ON "sequences_contact"'
         f" USING gin ({SEARCH_TEXT_SQL} gin_trgm_ops)"

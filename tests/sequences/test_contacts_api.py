@@ -1,5 +1,7 @@
 """The management API: contacts, search, a profile with recent events, the OpenAPI schema; all behind auth."""
 
+import importlib
+
 import pytest
 from django.db import connection
 
@@ -144,3 +146,18 @@ def test_search_is_answered_by_the_trigram_index(db):
         plan = search_contacts(Contact.objects.all(), "lovelace").explain()
 
     assert "contact_search_trgm_idx" in plan
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the trigram index is PostgreSQL's")
+def test_migrating_again_rebuilds_a_search_index_a_failed_build_left_invalid(db):
+    build = importlib.import_module("sequences.migrations.0014_contact_search_index").create_index
+    valid = "SELECT indisvalid FROM pg_index WHERE indexrelid = 'contact_search_trgm_idx'::regclass"
+    with connection.cursor() as cursor:
+        # What a concurrent build stopped by its lock timeout leaves behind.
+        cursor.execute("UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'contact_search_trgm_idx'::regclass")
+
+        with connection.schema_editor() as editor:
+            build(None, editor)
+
+        cursor.execute(valid)
+        assert cursor.fetchone() == (True,)

@@ -148,14 +148,16 @@ def quiet_session_triggers(
     """
     quiet = now - facts.last_event_at
     found: list[TriggerCandidate] = []
-    if facts.had_cart_activity and not facts.converted and quiet >= timedelta(minutes=rules.cart_abandon_minutes):
-        bought = set(ordered_cart_ids) | set(facts.converted_cart_ids)
+    bought = set(ordered_cart_ids) | set(facts.converted_cart_ids)
+    carts = [cart for cart in facts.cart_ids if cart not in bought]
+    # A cart left behind: abandoned now, or once the (separately set) cart timeout has passed.
+    left_a_cart = facts.had_cart_activity and not facts.converted and (bool(carts) or not facts.cart_ids)
+    if left_a_cart and quiet >= timedelta(minutes=rules.cart_abandon_minutes):
         base = {
             "inactive_minutes": round(quiet.total_seconds() / 60, 1),
             "session_minutes": round(facts.duration_seconds / 60, 1),
             "category": facts.categories[0] if facts.categories else "",
         }
-        carts = [cart for cart in facts.cart_ids if cart not in bought]
         if carts:
             # One abandonment per cart per session. A persistent cart left again in a later session is a new
             # abandonment. Left twice in one session (back within the session gap, more added, idle again), it
@@ -175,12 +177,12 @@ def quiet_session_triggers(
                 TriggerCandidate("cart_abandoned", f"cart_abandoned:session:{session_id}", facts.last_event_at, base)
             )
     # A visit that left a cart behind is a cart abandonment, not also a page exit: product pages -> cart -> gone
-    # would otherwise start the browse-abandonment emails beside the cart ones, about the same visit.
-    abandoned = any(candidate.type == "cart_abandoned" for candidate in found)
+    # would otherwise start the browse-abandonment emails beside the cart ones, about the same visit. Whether or
+    # not the cart's own timeout has passed yet: a shorter page-exit timeout must not slip one in first.
     if (
         rules.page_groups
         and not facts.converted
-        and not abandoned
+        and not left_a_cart
         and quiet >= timedelta(minutes=rules.page_exit_minutes)
     ):
         found.extend(_page_exits(facts, session_id, pages, rules))

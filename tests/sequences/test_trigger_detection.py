@@ -247,6 +247,15 @@ def test_leaving_product_pages_for_the_cart_and_going_is_a_cart_abandonment_not_
 
     assert [t.type for t in found] == ["cart_abandoned"]
     assert [t.type for t in browsed_only] == ["page_exit"]  # without a cart it is the browse abandonment
+    # A page-exit timeout shorter than the cart's: before the cart is due, still no page exit.
+    early = quiet_session_triggers(
+        facts,
+        session_id="s",
+        now=start + timedelta(minutes=10),
+        rules=replace(TWO_GROUPS, cart_abandon_minutes=30, page_exit_minutes=5),
+        pages=pages,
+    )
+    assert early == []
 
 
 def test_going_back_and_forth_is_one_exit_per_group_per_session():

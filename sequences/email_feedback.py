@@ -27,23 +27,26 @@ def _email_source() -> WriteKey:
     return source
 
 
+# The timeline events an email's feedback adds (track events from the "Email tracking" source).
+EMAIL_EVENT_NAMES = {
+    "open": "Email Opened",
+    "click": "Email Link Clicked",
+    "unsubscribe": "Unsubscribed",
+    "bounce": "Email Bounced",
+    "complaint": "Email Marked as Spam",
+}
+
+
 def record_email_event(message: Message, kind: str, *, url: str = "", machine_open: bool = False, details=None):
     now = timezone.now()
     email_event = EmailEvent.objects.create(
         message=message, kind=kind, occurred_at=now, url=url[:2000], machine_open=machine_open, details=details or {}
     )
-    names = {
-        "open": "Email Opened",
-        "click": "Email Link Clicked",
-        "unsubscribe": "Unsubscribed",
-        "bounce": "Email Bounced",
-        "complaint": "Email Marked as Spam",
-    }
     Event.objects.create(
         source=_email_source(),
         contact_id=message.contact_id,
         type="track",
-        name=names.get(kind, kind),
+        name=EMAIL_EVENT_NAMES.get(kind, kind),
         properties={"message_id": message.pk, "subject": message.subject, "url": url, "machine_open": machine_open},
         occurred_at=now,
         received_at=now,

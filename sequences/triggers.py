@@ -15,6 +15,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 
 from sequences.bulk_sql import insert_rows
+from sequences.email_feedback import EMAIL_EVENT_NAMES
 from sequences.intent import active_scoring, current_intent, trigger_rules
 from sequences.models import Contact, Event, SessionSummary, TriggerOccurrence, TriggerSettings
 from sequences.session_facts import SessionFacts, event_facts
@@ -54,6 +55,8 @@ def record_triggers(found: Iterable[tuple[Contact, TriggerCandidate]], *, now: d
 
 # What counts as the person coming back (identify and alias may come from a CRM or a server, not a visit).
 VISIT_TYPES = ("page", "screen", "track")
+# Nor is an email opened (a mail client may fetch the pixel by itself) or bounced: a click leads to a page view.
+NOT_A_VISIT = tuple(EMAIL_EVENT_NAMES.values())
 
 
 def fire_waiting_triggers(contact_ids: Iterable[int], *, now: datetime) -> int:
@@ -71,7 +74,7 @@ def fire_waiting_triggers(contact_ids: Iterable[int], *, now: datetime) -> int:
     if connection.vendor != "postgresql":
         came_back = Event.objects.filter(
             contact_id=OuterRef("contact_id"), occurred_at__gt=OuterRef("occurred_at"), type__in=VISIT_TYPES
-        )
+        ).exclude(name__in=NOT_A_VISIT)
         TriggerOccurrence.objects.filter(contact_id__in=ids, status=waiting, type="lapsed").filter(
             Exists(came_back)
         ).delete()
@@ -85,10 +88,11 @@ def fire_waiting_triggers(contact_ids: Iterable[int], *, now: datetime) -> int:
             " DELETE FROM sequences_triggeroccurrence t"
             " WHERE t.status = %s AND t.type = 'lapsed' AND t.contact_id = ANY(%b::bigint[])"
             " AND EXISTS (SELECT 1 FROM sequences_event e WHERE e.contact_id = t.contact_id"
-            " AND e.occurred_at > t.occurred_at AND e.type IN ('page', 'screen', 'track')) RETURNING t.id)"
+            " AND e.occurred_at > t.occurred_at AND e.type IN ('page', 'screen', 'track')"
+            " AND e.name <> ALL(%s)) RETURNING t.id)"
             " UPDATE sequences_triggeroccurrence SET status = %s, fired_at = %s"
             " WHERE status = %s AND contact_id = ANY(%b::bigint[]) AND id NOT IN (SELECT id FROM ended)",
-            [waiting, ids, TriggerOccurrence.Status.FIRED, now, waiting, ids],
+            [waiting, ids, list(NOT_A_VISIT), TriggerOccurrence.Status.FIRED, now, waiting, ids],
         )
         return cursor.rowcount
 

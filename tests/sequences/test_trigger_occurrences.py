@@ -133,6 +133,19 @@ def test_a_server_side_identify_sent_now_is_no_return_and_releases_the_lapse(tra
 
 
 @pytest.mark.django_db
+def test_an_email_opened_is_no_return_and_releases_the_lapse(tracker, stages):
+    load_default_sequences()
+    lapsed_visitor(tracker)
+
+    # A mail client fetching the pixel is recorded on the timeline as a track event; nobody visited.
+    tracker.post("track", {"anonymousId": "anon-9", "event": "Email Opened", "properties": {"machine_open": True}})
+    tracker.post("identify", {"userId": "u-9", "anonymousId": "anon-9", "traits": {"email": "crm@example.com"}})
+    enrol_pending_triggers(now=timezone.now())
+
+    assert TriggerOccurrence.objects.get(type="lapsed").status == "fired"
+
+
+@pytest.mark.django_db
 def test_an_email_learnt_without_a_visit_releases_the_lapse(tracker, stages):
     load_default_sequences()
     lapsed_visitor(tracker)

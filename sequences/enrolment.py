@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 
 from sequences import conditions
 from sequences.copy_rendering import contact_copy_facts, withheld_copy
@@ -279,7 +280,10 @@ def exit_on_order(*, contact_id: int, cart_ids: set[str], now: datetime) -> int:
         contact_id=contact_id, status=Enrolment.Status.ACTIVE, sequence__exit_on_order=True
     )
     if cart_ids:
-        keyed = active.filter(key__startswith="cart:", trigger__facts__cart_id__in=sorted(cart_ids))
+        # By the trigger's cart; by the key too, for an enrolment whose trigger row is gone (merged away).
+        keyed = active.filter(key__startswith="cart:").filter(
+            Q(trigger__facts__cart_id__in=sorted(cart_ids)) | Q(key__in=[f"cart:{cart}" for cart in cart_ids])
+        )
         unkeyed = active.exclude(key__startswith="cart:")
         targets = list(keyed) + list(unkeyed)
     else:

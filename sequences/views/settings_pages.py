@@ -90,8 +90,10 @@ def users(request):
     form = UserCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        user = User.objects.create_user(username=data["username"], email=data["email"], password=data["password"])
-        set_role(user, data["role"])
+        with transaction.atomic():
+            _lock_admins(request)  # an admin demoted a moment ago creates no one (an admin least of all)
+            user = User.objects.create_user(username=data["username"], email=data["email"], password=data["password"])
+            set_role(user, data["role"])
         messages.success(request, f"User {user.username} created as {data['role']}.")
         return redirect("users")
     everyone = User.objects.order_by("-is_active", "username").prefetch_related("groups")
@@ -146,8 +148,10 @@ def user_deactivate(request, pk: int):
 @role_required(ADMIN)
 @require_POST
 def user_reactivate(request, pk: int):
-    user = get_object_or_404(get_user_model(), pk=pk)
-    get_user_model().objects.filter(pk=user.pk).update(is_active=True)
+    with transaction.atomic():
+        _lock_admins(request)
+        user = get_object_or_404(get_user_model(), pk=pk)
+        get_user_model().objects.filter(pk=user.pk).update(is_active=True)
     messages.success(request, f"{user.username} is active again and can log in with their password.")
     return redirect("users")
 

@@ -149,43 +149,30 @@ class Command(BaseCommand):
         page's what-if has someone to move on a fresh demo: Sam, a subscriber who reached checkout in a
         4-minute session (about 71, medium: 30/35/25/10 weights make him high), and Olive, an opportunity
         who glanced at one homeware product (about 52, medium: the same weights make her low)."""
-        sam, olive = now - timedelta(minutes=24), now - timedelta(minutes=31)
-        add(
-            "identify",
-            "",
-            "u-1008",
-            "anon-u-1008",
-            sam,
-            traits={
-                "email": "sam.okafor@example.com",
-                "firstName": "Sam",
-                "lastName": "Okafor",
-                "lifecycle_stage": "subscriber",
-            },
-        )
-        add("page", "Home", "u-1008", "anon-u-1008", sam)
         speaker = {"category": "electronics", "name": "Smart speaker", "product_id": "sku-sp-05", "price": 89.0}
-        add("track", "Product Viewed", "u-1008", "anon-u-1008", sam + timedelta(seconds=30), properties=speaker)
         cart = {**speaker, "cart_id": "cart-u-1008"}
-        add("track", "Product Added", "u-1008", "anon-u-1008", sam + timedelta(seconds=60), properties=cart)
-        add("track", "Checkout Started", "u-1008", "anon-u-1008", sam + timedelta(minutes=4), properties=cart)
-        add(
-            "identify",
-            "",
-            "u-1009",
-            "anon-u-1009",
-            olive,
-            traits={
-                "email": "olive.park@example.com",
-                "firstName": "Olive",
-                "lastName": "Park",
-                "lifecycle_stage": "opportunity",
-            },
-        )
-        add("page", "Home", "u-1009", "anon-u-1009", olive)
         throw = {"category": "home", "name": "Linen throw", "product_id": "sku-lt-06", "price": 59.0}
-        add("track", "Product Viewed", "u-1009", "anon-u-1009", olive + timedelta(seconds=10), properties=throw)
-        add("page", "Delivery", "u-1009", "anon-u-1009", olive + timedelta(seconds=100))
+        visitors = [
+            # user id, (first, last, stage), minutes ago, [(seconds in, type, name, properties)]
+            ("u-1008", ("Sam", "Okafor", "subscriber"), 24, [
+                (0, "page", "Home", None),
+                (30, "track", "Product Viewed", speaker),
+                (60, "track", "Product Added", cart),
+                (240, "track", "Checkout Started", cart),
+            ]),
+            ("u-1009", ("Olive", "Park", "opportunity"), 31, [
+                (0, "page", "Home", None),
+                (10, "track", "Product Viewed", throw),
+                (100, "page", "Delivery", None),
+            ]),
+        ]  # fmt: skip
+        for user, (first, last, stage), minutes_ago, steps in visitors:
+            start, anonymous = now - timedelta(minutes=minutes_ago), f"anon-{user}"
+            email = f"{first}.{last}@example.com".lower()
+            traits = {"email": email, "firstName": first, "lastName": last, "lifecycle_stage": stage}
+            add("identify", "", user, anonymous, start, traits=traits)
+            for seconds, kind, name, properties in steps:
+                add(kind, name, user, anonymous, start + timedelta(seconds=seconds), properties=properties)
 
     def _live_abandonment(self, add, now, person: tuple[str, str, str, str]) -> None:
         """A shopper who left a full cart 10 minutes ago, somewhere it is daytime now: the running demo's beat

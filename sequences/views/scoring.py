@@ -41,8 +41,8 @@ def scoring_settings(request):
         "model": model,
         "versions": ScoringModel.objects.select_related("created_by")[:20],
         "next_version": (ScoringModel.objects.aggregate(top=Max("version"))["top"] or 0) + 1,
-        "what_if_as_of": (request.POST or request.GET).get("what_if_as_of", "now"),
-        "what_if": what_if(draft=config, now=timezone.now(), at_last_activity=_at_last_activity(request))
+        "what_if_as_of": _what_if_as_of(request),
+        "what_if": what_if(draft=config, now=timezone.now(), at_last_activity=_what_if_as_of(request) == LAST_ACTIVITY)
         if request.method == "GET"
         else None,
     }
@@ -58,15 +58,20 @@ def scoring_what_if(request):
     context = {
         "form": form,
         "weights_total": form.weights_total() if hasattr(form, "cleaned_data") else None,
-        "what_if_as_of": request.POST.get("what_if_as_of", "now"),
+        "what_if_as_of": _what_if_as_of(request),
     }
     if form.is_valid():
-        context["what_if"] = what_if(draft=form.parsed, now=timezone.now(), at_last_activity=_at_last_activity(request))
+        at_last_activity = context["what_if_as_of"] == LAST_ACTIVITY
+        context["what_if"] = what_if(draft=form.parsed, now=timezone.now(), at_last_activity=at_last_activity)
     return render(request, "sequences/scoring_settings.html#what-if", context)
 
 
-def _at_last_activity(request) -> bool:
-    return (request.POST or request.GET).get("what_if_as_of") == "last_activity"
+LAST_ACTIVITY = "last_activity"
+
+
+def _what_if_as_of(request) -> str:
+    """The what-if panel's choice: "now" (with decay) or each contact's last activity."""
+    return LAST_ACTIVITY if (request.POST or request.GET).get("what_if_as_of") == LAST_ACTIVITY else "now"
 
 
 @role_required(EDITOR)

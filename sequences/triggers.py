@@ -88,11 +88,10 @@ def fire_waiting_triggers(contact_ids: Iterable[int], *, now: datetime) -> int:
             " DELETE FROM sequences_triggeroccurrence t"
             " WHERE t.status = %s AND t.type = 'lapsed' AND t.contact_id = ANY(%b::bigint[])"
             " AND EXISTS (SELECT 1 FROM sequences_event e WHERE e.contact_id = t.contact_id"
-            " AND e.occurred_at > t.occurred_at AND e.type IN ('page', 'screen', 'track')"
-            " AND e.name <> ALL(%s)) RETURNING t.id)"
+            " AND e.occurred_at > t.occurred_at AND e.type = ANY(%s) AND e.name <> ALL(%s)) RETURNING t.id)"
             " UPDATE sequences_triggeroccurrence SET status = %s, fired_at = %s"
             " WHERE status = %s AND contact_id = ANY(%b::bigint[]) AND id NOT IN (SELECT id FROM ended)",
-            [waiting, ids, list(NOT_A_VISIT), TriggerOccurrence.Status.FIRED, now, waiting, ids],
+            [waiting, ids, list(VISIT_TYPES), list(NOT_A_VISIT), TriggerOccurrence.Status.FIRED, now, waiting, ids],
         )
         return cursor.rowcount
 

@@ -87,9 +87,19 @@ class Tracker:
     def __init__(self, client, key: str):
         self.client, self.key = client, key
 
-    def post(self, endpoint: str, payload, *, gzipped: bool = False, auth: bool = True, raw: bytes | None = None):
+    def post(
+        self,
+        endpoint: str,
+        payload,
+        *,
+        gzipped: bool = False,
+        auth: bool = True,
+        raw: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ):
+        """`headers` as Django's test client takes them (HTTP_X_FORWARDED_FOR=...)."""
         body = raw if raw is not None else json.dumps(payload).encode()
-        headers = {}
+        headers = dict(headers or {})
         if auth:
             headers["HTTP_AUTHORIZATION"] = "Basic " + base64.b64encode(f"{self.key}:".encode()).decode()
         if gzipped:

@@ -94,7 +94,7 @@ def test_the_profile_shows_a_fade_the_events_never_recorded(client, charlie, tra
     batch = [
         {"type": "identify", "userId": "u1", "traits": {"email": "u1@example.com", "lifecycle_stage": "customer"}},
         {"type": "track", "userId": "u1", "event": "Product Viewed", "properties": {"category": "electronics"}},
-        {"type": "track", "userId": "u1", "event": "Checkout Started", "timestamp": None},
+        {"type": "track", "userId": "u1", "event": "Checkout Started"},
     ]
     for n, item in enumerate(batch):
         item["timestamp"] = (long_ago + timedelta(minutes=6.5 * n / 2)).isoformat()

@@ -1,9 +1,7 @@
 """What a broken or hostile client can send the tracking API: a clear 4xx naming the problem, never a 500, and
 nothing already stored (or sent alongside and valid) lost. Each case here was found answering 500 or losing data."""
 
-import base64
 import gzip
-import json
 import os
 from datetime import timedelta
 
@@ -96,14 +94,8 @@ def test_a_lone_surrogate_in_a_single_call_is_stored_not_called_truncated(tracke
     assert Event.objects.get().name == "a\ufffdb"
 
 
-def test_an_unsupported_content_encoding_is_415_naming_it(tracker, client, write_key):
-    response = client.post(
-        "/v1/track",
-        data=b'{"userId": "u1", "event": "x"}',
-        content_type="application/json",
-        HTTP_CONTENT_ENCODING="deflate",
-        HTTP_AUTHORIZATION=_basic(write_key.key),
-    )
+def test_an_unsupported_content_encoding_is_415_naming_it(tracker):
+    response = tracker.post("track", {"userId": "u1", "event": "x"}, headers={"HTTP_CONTENT_ENCODING": "deflate"})
 
     assert response.status_code == 415
     assert response.json() == {
@@ -117,13 +109,7 @@ def test_a_gzip_body_past_djangos_upload_limit_is_413_and_shown_to_the_admin(tra
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100_000
     incompressible = gzip.compress(os.urandom(150_000))
 
-    response = tracker.client.post(
-        "/v1/batch",
-        data=incompressible,
-        content_type="application/json",
-        HTTP_CONTENT_ENCODING="gzip",
-        HTTP_AUTHORIZATION=_basic(tracker.key),
-    )
+    response = tracker.post("batch", None, raw=incompressible, headers={"HTTP_CONTENT_ENCODING": "gzip"})
 
     assert response.status_code == 413
     assert response.json()["error"] == "Request body is larger than 500 KB."
@@ -168,16 +154,6 @@ def test_behind_trusted_proxies_the_callers_address_comes_from_x_forwarded_for(
 ):
     settings.TRUSTED_PROXIES = proxies
 
-    tracker.client.post(
-        "/v1/track",
-        data=json.dumps({"userId": "u1", "event": "x"}),
-        content_type="application/json",
-        HTTP_AUTHORIZATION=_basic(tracker.key),
-        HTTP_X_FORWARDED_FOR=forwarded,
-    )
+    tracker.post("track", {"userId": "u1", "event": "x"}, headers={"HTTP_X_FORWARDED_FOR": forwarded})
 
     assert Event.objects.get().context["ip"] == recorded
-
-
-def _basic(key: str) -> str:
-    return "Basic " + base64.b64encode(f"{key}:".encode()).decode()

@@ -42,6 +42,8 @@ def open_copy_editor(page: Page) -> None:
     expect(card.locator(".step-subject")).to_have_count(3)
     card.get_by_role("link", name="Copy & preview").click()
     expect(page.get_by_role("heading", level=1)).to_have_text(f"{FIRST_EMAIL} copy and preview")
+    # The heading shows before htmx listens: typing earlier is lost (the preview never asks for it).
+    page.wait_for_load_state("load")
 
 
 def preview(page: Page) -> Locator:
